@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Module map (data flows one way; see docs/architecture.md):
+///   TelemetryWire   – the client→daemon line protocol: JSON scanning, validation, encoding. No Foundation,
+///                     so the `telemetry` client stays fast to start.
+///   TelemetryCore   – daemon logic without I/O: aggregation into execution documents, config, anonymization.
+///   TelemetryStore  – the durable SQLite store (journal of accepted lines + completed documents).
+///   TelemetryDaemon – the I/O edge: NIO socket server, ingest writer thread, control requests, sd_notify.
+///   TelemetryClient – the client side of the socket, shared by the `telemetry` commands.
+let package = Package(
+    name: "telemetryd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "telemetryd", targets: ["telemetryd"]),
+        .executable(name: "telemetry", targets: ["telemetry"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
+                       providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "TelemetryWire"),
+        .target(name: "TelemetryCore", dependencies: ["TelemetryWire"]),
+        .target(name: "TelemetryStore", dependencies: ["CSQLite", "TelemetryWire", "TelemetryCore"]),
+        .target(name: "TelemetryDaemon", dependencies: [
+            "TelemetryWire", "TelemetryCore", "TelemetryStore", "CSystemd",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "TelemetryClient", dependencies: ["TelemetryWire"]),
+        .executableTarget(name: "telemetryd", dependencies: [
+            "TelemetryDaemon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "telemetry", dependencies: ["TelemetryClient", "TelemetryWire"]),
+        .testTarget(name: "TelemetryWireTests", dependencies: ["TelemetryWire"]),
+        .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"]),
+        .testTarget(name: "TelemetryStoreTests", dependencies: ["TelemetryStore"]),
+        .testTarget(name: "TelemetryIntegrationTests", dependencies: [
+            "TelemetryDaemon", "TelemetryClient",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+    ]
+)

@@ -1,0 +1,5 @@
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+
+/// sd_notify itself is not variadic, but sd_notifyf is; Swift formats the string and calls this.
+static inline int telemetry_sd_notify(const char *state) { return sd_notify(0, state); }
