@@ -1,0 +1,234 @@
+/// Appends one-line JSON to a byte buffer: protocol lines, control replies and stored documents.
+///
+/// Commas are inserted automatically; the caller only has to call the methods in a valid order
+/// (`key` before every value inside an object). Strings are escaped so that the output is always
+/// valid JSON on a single line: `"` `\` and every control character below 0x20 are escaped
+/// (`\n \r \t \b \f`, otherwise `\u00XX`); DEL and non-ASCII stay as UTF-8.
+public struct JSONWriter: Sendable {
+    public private(set) var bytes: [UInt8]
+    /// True when the next value or key at the current level must be preceded by a comma.
+    private var needsComma = false
+
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    /// The output as a String.
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// Empties the buffer, keeping its capacity.
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        needsComma = false
+    }
+
+    @inline(__always)
+    private mutating func separate() {
+        if needsComma { bytes.append(ASCII.comma) }
+    }
+
+    // MARK: Structure
+
+    public mutating func beginObject() {
+        separate()
+        bytes.append(ASCII.openBrace)
+        needsComma = false
+    }
+
+    public mutating func endObject() {
+        bytes.append(ASCII.closeBrace)
+        needsComma = true
+    }
+
+    public mutating func beginArray() {
+        separate()
+        bytes.append(ASCII.openBracket)
+        needsComma = false
+    }
+
+    public mutating func endArray() {
+        bytes.append(ASCII.closeBracket)
+        needsComma = true
+    }
+
+    /// A member name; the next call writes its value.
+    public mutating func key(_ name: String) {
+        separate()
+        appendQuoted(name)
+        bytes.append(ASCII.colon)
+        needsComma = false
+    }
+
+    // MARK: Values
+
+    public mutating func string(_ value: String) {
+        separate()
+        appendQuoted(value)
+        needsComma = true
+    }
+
+    /// A string given as UTF-8 bytes (assumed valid UTF-8).
+    public mutating func string(utf8 value: some Collection<UInt8>) {
+        separate()
+        bytes.append(ASCII.quote)
+        for byte in value { appendEscaped(byte) }
+        bytes.append(ASCII.quote)
+        needsComma = true
+    }
+
+    /// A finite number. Integral values of magnitude below 2^53 print without a fraction (`5`, not `5.0`);
+    /// others use Swift's shortest round-trip form (`0.1`, `1e-07`, `1.5e+300`), which is valid JSON.
+    public mutating func number(_ value: Double) {
+        precondition(value.isFinite, "JSON cannot represent \(value)")
+        if value.rounded(.towardZero) == value && value.magnitude < 9_007_199_254_740_992 {
+            integer(Int64(value))
+            return
+        }
+        separate()
+        bytes.append(contentsOf: value.description.utf8)
+        needsComma = true
+    }
+
+    public mutating func integer(_ value: Int64) {
+        separate()
+        if value < 0 { bytes.append(ASCII.minus) }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var count = 0
+            repeat {
+                digits[19 - count] = ASCII.zero + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[(20 - count)...]))
+        }
+        needsComma = true
+    }
+
+    public mutating func integer(_ value: Int) {
+        integer(Int64(value))
+    }
+
+    public mutating func bool(_ value: Bool) {
+        separate()
+        bytes.append(contentsOf: value ? "true".utf8 : "false".utf8)
+        needsComma = true
+    }
+
+    public mutating func null() {
+        separate()
+        bytes.append(contentsOf: "null".utf8)
+        needsComma = true
+    }
+
+    /// A value that is already encoded JSON (not checked).
+    public mutating func raw(_ json: [UInt8]) {
+        separate()
+        bytes.append(contentsOf: json)
+        needsComma = true
+    }
+
+    /// Any `JSONValue` (a non-finite number, which JSON cannot express, is written as null).
+    public mutating func value(_ value: JSONValue) {
+        switch value {
+        case .null: null()
+        case .bool(let flag): bool(flag)
+        case .number(let number): number.isFinite ? self.number(number) : null()  // JSON has no NaN/Infinity
+        case .string(let text): string(text)
+        case .array(let elements):
+            beginArray()
+            for element in elements { self.value(element) }
+            endArray()
+        case .object(let members):
+            beginObject()
+            for (name, member) in members {
+                key(name)
+                self.value(member)
+            }
+            endObject()
+        }
+    }
+
+    // MARK: Members
+
+    public mutating func field(_ key: String, _ value: String) {
+        self.key(key)
+        string(value)
+    }
+
+    public mutating func field(_ key: String, _ value: Double) {
+        self.key(key)
+        number(value)
+    }
+
+    public mutating func field(_ key: String, _ value: Int64) {
+        self.key(key)
+        integer(value)
+    }
+
+    public mutating func field(_ key: String, _ value: Int) {
+        self.key(key)
+        integer(Int64(value))
+    }
+
+    public mutating func field(_ key: String, _ value: Bool) {
+        self.key(key)
+        bool(value)
+    }
+
+    public mutating func field(_ key: String, _ value: JSONValue) {
+        self.key(key)
+        self.value(value)
+    }
+
+    /// `"key":null`.
+    public mutating func nullField(_ key: String) {
+        self.key(key)
+        null()
+    }
+
+    /// `"key":` followed by pre-encoded JSON.
+    public mutating func rawField(_ key: String, _ json: [UInt8]) {
+        self.key(key)
+        raw(json)
+    }
+
+    // MARK: Escaping
+
+    private mutating func appendQuoted(_ text: String) {
+        bytes.append(ASCII.quote)
+        var text = text
+        text.withUTF8 { utf8 in
+            // Copy runs of bytes that need no escaping in one go.
+            var runStart = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                if byte >= 0x20 && byte != ASCII.quote && byte != ASCII.backslash { continue }
+                if runStart < index { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index])) }
+                appendEscaped(byte)
+                runStart = index + 1
+            }
+            if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+        }
+        bytes.append(ASCII.quote)
+    }
+
+    @inline(__always)
+    private mutating func appendEscaped(_ byte: UInt8) {
+        switch byte {
+        case ASCII.quote: bytes.append(contentsOf: [ASCII.backslash, ASCII.quote])
+        case ASCII.backslash: bytes.append(contentsOf: [ASCII.backslash, ASCII.backslash])
+        case 0x0A: bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "n")])
+        case 0x0D: bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "r")])
+        case 0x09: bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "t")])
+        case 0x08: bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "b")])
+        case 0x0C: bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "f")])
+        case 0..<0x20:
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "u"), ASCII.zero, ASCII.zero,
+                                      hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+        default: bytes.append(byte)
+        }
+    }
+}
