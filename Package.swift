@@ -10,7 +10,7 @@ import PackageDescription
 ///   TelemetryClient – the client side of the socket, shared by the `telemetry` commands.
 let package = Package(
     name: "telemetryd",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "telemetryd", targets: ["telemetryd"]),
         .executable(name: "telemetry", targets: ["telemetry"]),
@@ -32,6 +32,7 @@ let package = Package(
             "TelemetryWire", "TelemetryCore", "TelemetryStore", "CSystemd",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TelemetryClient", dependencies: ["TelemetryWire"]),
@@ -39,7 +40,7 @@ let package = Package(
             "TelemetryDaemon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "telemetry", dependencies: ["TelemetryClient", "TelemetryWire"]),
+        .executableTarget(name: "telemetry", dependencies: ["TelemetryClient", "TelemetryWire", "TelemetryCore"]),
         .testTarget(name: "TelemetryWireTests", dependencies: ["TelemetryWire"]),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"]),
         .testTarget(name: "TelemetryStoreTests", dependencies: ["TelemetryStore"]),

@@ -3,3 +3,12 @@
 
 /// sd_notify itself is not variadic, but sd_notifyf is; Swift formats the string and calls this.
 static inline int telemetry_sd_notify(const char *state) { return sd_notify(0, state); }
+
+#include <stdint.h>
+
+/// Layout of Linux's `struct ucred` (SO_PEERCRED), which glibc only declares under _GNU_SOURCE.
+typedef struct {
+    int32_t pid;
+    uint32_t uid;
+    uint32_t gid;
+} telemetry_peer_credentials;

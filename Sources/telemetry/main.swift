@@ -1,1 +1,10 @@
-print("telemetry")
+import TelemetryClient
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// `telemetry` is on the hot path of every instrumented script, so it parses its few options by hand and
+// links neither Foundation nor swift-argument-parser (see docs/architecture.md for the measurement).
+let arguments = Array(CommandLine.arguments.dropFirst())
+exit(Telemetry.main(arguments))

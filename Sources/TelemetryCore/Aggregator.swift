@@ -1,0 +1,114 @@
+import TelemetryWire
+
+/// Who sent a line, as the kernel reports it (SO_PEERCRED) — never what the JSON claims.
+public struct SenderIdentity: Hashable, Sendable {
+    public var uid: UInt32
+    public var pid: Int32
+    public init(uid: UInt32, pid: Int32) {
+        self.uid = uid
+        self.pid = pid
+    }
+}
+
+/// A validated record together with what the daemon adds to it on receipt.
+public struct AcceptedRecord: Sendable {
+    public var record: WireRecord
+    public var sender: SenderIdentity
+    public var receivedAt: Timestamp
+    public init(record: WireRecord, sender: SenderIdentity, receivedAt: Timestamp) {
+        self.record = record
+        self.sender = sender
+        self.receivedAt = receivedAt
+    }
+}
+
+/// Limits that keep the aggregation's memory bounded.
+public struct AggregationLimits: Sendable {
+    /// Events kept per execution; more are counted in `dropped_events`.
+    public var maxEventsPerExecution: Int
+    /// An execution with no line for this long is closed as `incomplete`.
+    public var idleTimeoutMicroseconds: Int64
+
+    public init(maxEventsPerExecution: Int = 10_000, idleTimeoutSeconds: Int = 3_600) {
+        self.maxEventsPerExecution = maxEventsPerExecution
+        self.idleTimeoutMicroseconds = Int64(idleTimeoutSeconds) * 1_000_000
+    }
+}
+
+/// Folds the lines of many interleaved script executions into one `Execution` each.
+///
+/// Pure logic: no clock, no I/O. The ingest writer feeds it records in receive order, tells it which
+/// journal chunk they land in, and asks it for the executions that closed.
+public struct Aggregator: Sendable {
+    public private(set) var open: [ExecutionID: Execution] = [:]
+    public let limits: AggregationLimits
+
+    public init(limits: AggregationLimits) {
+        self.limits = limits
+    }
+
+    public var openCount: Int { open.count }
+
+    /// Applies one record. Returns the execution when this record closed it (an `end` line).
+    public mutating func apply(_ accepted: AcceptedRecord) -> Execution? {
+        let record = accepted.record
+        let id = record.executionID
+        var execution = open.removeValue(forKey: id)
+            ?? Execution(id: id, senderUID: accepted.sender.uid, senderPID: accepted.sender.pid,
+                         firstSeenAt: record.timestamp)
+        execution.lastActivity = max(execution.lastActivity, accepted.receivedAt)
+        execution.firstSeenAt = min(execution.firstSeenAt, record.timestamp)
+        execution.lineCount += 1
+        switch record.body {
+        case let .start(script, version, environment, pid):
+            execution.scriptName = script
+            execution.scriptVersion = version
+            execution.environment = environment
+            execution.scriptPID = pid
+            execution.startedAt = record.timestamp
+        case let .event(level, operation, message, duration):
+            let event = ExecutionEvent(level: level, operation: operation, message: message,
+                                       durationSeconds: duration, timestamp: record.timestamp)
+            if execution.events.count + execution.errors.count >= limits.maxEventsPerExecution {
+                execution.droppedEvents += 1
+            } else if level == .error {
+                execution.errors.append(event)
+            } else {
+                execution.events.append(event)
+            }
+        case let .metric(name, value):
+            execution.metrics[name] = value
+        case let .tag(key, value):
+            execution.tags[key] = value
+        case let .end(exitCode, duration):
+            execution.exitCode = exitCode
+            execution.endedAt = record.timestamp
+            if let duration { execution.durationSeconds = duration }
+            return execution
+        }
+        open[id] = execution
+        return nil
+    }
+
+    /// Records that the still-open executions among `ids` have lines in journal chunk `sequence`.
+    public mutating func noteJournaled(_ ids: some Sequence<ExecutionID>, inChunk sequence: Int64) {
+        for id in ids where open[id] != nil && open[id]?.firstJournalSequence == nil {
+            open[id]?.firstJournalSequence = sequence
+        }
+    }
+
+    public func isOpen(_ id: ExecutionID) -> Bool { open[id] != nil }
+
+    /// Closes, as `incomplete`, every execution idle for longer than the limit at `now` (receive-clock time).
+    public mutating func closeIdle(now: Timestamp) -> [Execution] {
+        let deadline = now.microseconds - limits.idleTimeoutMicroseconds
+        let idle = open.values.filter { $0.lastActivity.microseconds <= deadline }
+        for execution in idle { open[execution.id] = nil }
+        return idle.sorted { $0.lastActivity < $1.lastActivity }
+    }
+
+    /// The oldest journal chunk an open execution still needs; everything below it can be pruned.
+    public var lowestNeededJournalSequence: Int64? {
+        open.values.lazy.compactMap(\.firstJournalSequence).min()
+    }
+}

@@ -1,0 +1,169 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import TelemetryCore
+import TelemetryStore
+import TelemetryWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Answers control requests (`flush`, `status`, `executions`, `show`) with one line of JSON:
+/// `{"ok":true,"request":...}` or `{"ok":false,"request":...,"error":"what went wrong and what to do"}`.
+/// Store reads run on a thread pool so a slow disk never stalls an event loop.
+final class ControlResponder: @unchecked Sendable {
+    struct Identity: Sendable {
+        var version: String
+        var socketPath: String
+        var stateDirectory: String
+        var enabled: Bool
+        var endpointHost: String?
+        var startedAt: Timestamp
+    }
+
+    private let identity: Identity
+    private let writer: IngestWriter
+    private let counters: DaemonCounters
+    private let reader: NIOLockedValueBox<TelemetryStore>
+    private let threadPool: NIOThreadPool
+
+    init(identity: Identity, writer: IngestWriter, counters: DaemonCounters, reader: TelemetryStore,
+         threadPool: NIOThreadPool) {
+        self.identity = identity
+        self.writer = writer
+        self.counters = counters
+        self.reader = NIOLockedValueBox(reader)
+        self.threadPool = threadPool
+    }
+
+    func reply(to request: ControlRequest, on eventLoop: EventLoop) -> EventLoopFuture<[UInt8]> {
+        switch request.command {
+        case .flush:
+            let promise = eventLoop.makePromise(of: [UInt8].self)
+            writer.flush { [counters] result in
+                switch result {
+                case .success:
+                    let snapshot = counters.snapshot
+                    promise.succeed(Self.envelope(request, ok: true) { json in
+                        json.key("durable"); json.bool(true)
+                        json.key("open_executions"); json.integer(Int64(snapshot.openExecutions))
+                        json.key("documents_stored"); json.integer(Int64(snapshot.documentsStored))
+                    })
+                case .failure(let error):
+                    promise.succeed(Self.failure(request, "flush failed: \(error)"))
+                }
+            }
+            return promise.futureResult
+        case .status:
+            return onStore(request, eventLoop) { store in try self.status(request, store: store) }
+        case .executions:
+            return onStore(request, eventLoop) { store in
+                let limit = request.limit ?? 20
+                let summaries = try store.documentSummaries(limit: limit, script: request.script)
+                return Self.envelope(request, ok: true) { json in
+                    json.key("executions")
+                    json.beginArray()
+                    for summary in summaries {
+                        json.beginObject()
+                        json.key("execution_id"); json.string(summary.executionID)
+                        json.key("script_name"); json.string(summary.scriptName)
+                        json.key("status"); json.string(summary.status)
+                        json.key("started_at"); json.string(Timestamp(microseconds: summary.startedAt).rfc3339)
+                        json.key("completed_at"); json.string(Timestamp(microseconds: summary.completedAt).rfc3339)
+                        json.key("bytes"); json.integer(Int64(summary.bodyBytes))
+                        json.endObject()
+                    }
+                    json.endArray()
+                }
+            }
+        case .show:
+            return onStore(request, eventLoop) { store in
+                guard let id = request.executionID else {
+                    return Self.failure(request, "show needs an execution_id")
+                }
+                guard let document = try store.document(executionID: id.description) else {
+                    return Self.failure(request, "no stored document for execution \(id); an execution is stored once it ends (or after TELEMETRY_EXECUTION_TIMEOUT); list stored ones with `telemetry executions`")
+                }
+                return Self.envelope(request, ok: true) { json in
+                    json.key("document"); json.raw(document.body)
+                }
+            }
+        }
+    }
+
+    private func onStore(_ request: ControlRequest, _ eventLoop: EventLoop,
+                         _ body: @escaping @Sendable (TelemetryStore) throws -> [UInt8]) -> EventLoopFuture<[UInt8]> {
+        let reader = self.reader
+        return threadPool.runIfActive(eventLoop: eventLoop) {
+            do {
+                return try reader.withLockedValue { try body($0) }
+            } catch {
+                return Self.failure(request, "could not read the store: \(error)")
+            }
+        }.recover { error in Self.failure(request, "\(error)") }
+    }
+
+    private func status(_ request: ControlRequest, store: TelemetryStore) throws -> [UInt8] {
+        let snapshot = counters.snapshot
+        let statistics = try store.statistics()
+        let now = Timestamp.now()
+        return Self.envelope(request, ok: true) { json in
+            json.key("version"); json.string(identity.version)
+            json.key("pid"); json.integer(Int64(getpid()))
+            json.key("uptime_seconds"); json.integer((now.microseconds - identity.startedAt.microseconds) / 1_000_000)
+            json.key("started_at"); json.string(identity.startedAt.rfc3339)
+            json.key("socket"); json.string(identity.socketPath)
+            json.key("state_dir"); json.string(identity.stateDirectory)
+            json.key("enabled"); json.bool(identity.enabled)
+            json.key("endpoint")
+            if let host = identity.endpointHost { json.string(host) } else { json.null() }
+            json.key("store")
+            json.beginObject()
+            json.key("path"); json.string(store.path)
+            json.key("bytes"); json.integer(Int64(statistics.fileBytes))
+            json.key("documents"); json.integer(Int64(statistics.documentCount))
+            json.key("journal_chunks"); json.integer(Int64(statistics.journalChunkCount))
+            json.key("journal_bytes"); json.integer(Int64(statistics.journalBytes))
+            json.key("last_commit")
+            if let last = snapshot.lastCommitAt { json.string(last.rfc3339) } else { json.null() }
+            json.key("commit_failures"); json.integer(Int64(snapshot.commitFailures))
+            json.key("last_error")
+            if let error = snapshot.lastCommitError { json.string(error) } else { json.null() }
+            json.endObject()
+            json.key("open_executions"); json.integer(Int64(snapshot.openExecutions))
+            json.key("documents_stored"); json.integer(Int64(snapshot.documentsStored))
+            json.key("lines_accepted"); json.integer(Int64(snapshot.linesAccepted))
+            json.key("events_dropped"); json.integer(Int64(snapshot.eventsDropped))
+            json.key("lines_rejected")
+            json.beginObject()
+            for reason in RejectReason.allCases {
+                json.key(reason.rawValue); json.integer(Int64(snapshot.rejected[reason] ?? 0))
+            }
+            json.endObject()
+            json.key("connections")
+            json.beginObject()
+            json.key("current"); json.integer(Int64(snapshot.connectionsCurrent))
+            json.key("total"); json.integer(Int64(snapshot.connectionsTotal))
+            json.key("refused"); json.integer(Int64(snapshot.connectionsRefused))
+            json.endObject()
+        }
+    }
+
+    static func envelope(_ request: ControlRequest, ok: Bool, _ body: (inout JSONWriter) -> Void) -> [UInt8] {
+        var json = JSONWriter()
+        json.beginObject()
+        json.key("v"); json.integer(Int64(wireProtocolVersion))
+        json.key("ok"); json.bool(ok)
+        json.key("request"); json.string(request.command.rawValue)
+        body(&json)
+        json.endObject()
+        return json.bytes
+    }
+
+    static func failure(_ request: ControlRequest, _ message: String) -> [UInt8] {
+        envelope(request, ok: false) { json in
+            json.key("error"); json.string(message)
+        }
+    }
+}

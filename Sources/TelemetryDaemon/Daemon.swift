@@ -1,0 +1,266 @@
+import Dispatch
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import TelemetryCore
+import TelemetryStore
+import TelemetryWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the daemon needs to run, already validated (see `DaemonConfiguration` for where it comes from).
+public struct DaemonSettings: Sendable {
+    public var socketPath: String
+    public var stateDirectory: String
+    public var enabled: Bool = true
+    public var endpoint: String = ""
+    public var maxLineBytes: Int = defaultMaxLineBytes
+    public var executionTimeoutSeconds: Int = 3_600
+    public var maxEventsPerExecution: Int = 10_000
+    public var commitIntervalMilliseconds: Int = 10
+    public var storeSync: StoreSyncMode = .full
+    public var maxConnections: Int = 1_024
+    public var retentionDays: Int = 30
+    public var hostname: String = ""
+    public var shutdownGraceMilliseconds: Int = 500
+
+    public init(socketPath: String, stateDirectory: String) {
+        self.socketPath = socketPath
+        self.stateDirectory = stateDirectory
+    }
+}
+
+/// Why the daemon could not start; printed once, with what to do.
+public struct DaemonStartError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The running daemon: store, writer, socket server, sd_notify status. `run()` blocks until SIGTERM/SIGINT
+/// (or `requestShutdown()`), then stops intake, commits what clients already sent, and returns.
+public final class Daemon: @unchecked Sendable {
+    public static let version = telemetrydVersion
+
+    private let settings: DaemonSettings
+    private let logger: Logger
+    private let notifier = SystemdNotifier()
+    private let counters = DaemonCounters()
+    private let shutdown = ConditionLock(value: false)
+    private let children = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
+
+    public init(settings: DaemonSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func requestShutdown() {
+        shutdown.lock()
+        shutdown.unlock(withValue: true)
+    }
+
+    public func run() throws {
+        let startedAt = Timestamp.now()
+        try ensureDirectory(settings.stateDirectory)
+        let key: [UInt8]
+        do {
+            key = try AnonymizationKey.loadOrCreate(atPath: settings.stateDirectory + "/anonymization.key")
+        } catch {
+            throw DaemonStartError(description: "cannot load the user anonymization key: \(error)")
+        }
+        let store: TelemetryStore
+        let reader: TelemetryStore
+        do {
+            store = try TelemetryStore(directory: settings.stateDirectory, synchronous: settings.storeSync)
+            reader = try TelemetryStore(directory: settings.stateDirectory, synchronous: settings.storeSync, readOnly: true)
+        } catch {
+            throw DaemonStartError(description: "cannot open the store in \(settings.stateDirectory): \(error)")
+        }
+
+        let host = settings.hostname.isEmpty ? Self.hostname() : settings.hostname
+        let writer = try IngestWriter(
+            store: store,
+            settings: .init(limits: AggregationLimits(maxEventsPerExecution: settings.maxEventsPerExecution,
+                                                      idleTimeoutSeconds: settings.executionTimeoutSeconds),
+                            host: host,
+                            commitIntervalMicroseconds: Int64(settings.commitIntervalMilliseconds) * 1_000,
+                            retentionMicroseconds: Int64(settings.retentionDays) * 86_400 * 1_000_000),
+            anonymizer: UserAnonymizer(key: key), counters: counters, logger: logger)
+        let recovery = try writer.recover()
+        if recovery.chunks > 0 {
+            logger.notice("recovered open executions from the journal",
+                          metadata: ["chunks": "\(recovery.chunks)", "lines": "\(recovery.lines)",
+                                     "reopened": "\(recovery.reopened)", "unreadable": "\(recovery.unreadable)"])
+        }
+        writer.start()
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(System.coreCount, 4)))
+        let threadPool = NIOThreadPool(numberOfThreads: 1)
+        threadPool.start()
+        let control = ControlResponder(
+            identity: .init(version: Self.version, socketPath: settings.socketPath,
+                            stateDirectory: settings.stateDirectory, enabled: settings.enabled,
+                            endpointHost: Self.host(of: settings.endpoint), startedAt: startedAt),
+            writer: writer, counters: counters, reader: reader, threadPool: threadPool)
+        let rejectLog = RejectLog(logger: logger)
+
+        let server: Channel
+        do {
+            try SocketPath.prepare(settings.socketPath)
+            server = try makeBootstrap(group: group, writer: writer, control: control, rejectLog: rejectLog)
+                .bind(unixDomainSocketPath: settings.socketPath).wait()
+            chmod(settings.socketPath, 0o660)
+        } catch {
+            writer.stop()
+            try? threadPool.syncShutdownGracefully()
+            try? group.syncShutdownGracefully()
+            throw DaemonStartError(description: "cannot listen on \(settings.socketPath): \(error)")
+        }
+
+        let signals = installSignalHandlers()
+        logger.notice("telemetryd \(Self.version) ready",
+                      metadata: ["socket": "\(settings.socketPath)", "state_dir": "\(settings.stateDirectory)",
+                                 "store": "\(store.path)", "open_executions": "\(recovery.reopened)",
+                                 "forwarding": "\(settings.endpoint.isEmpty ? "off (local store only)" : Self.host(of: settings.endpoint) ?? "")"])
+        notifier.ready(status: statusLine())
+        let statusTask = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
+            self?.publishStatus()
+        }
+
+        shutdown.lock(whenValue: true)
+        shutdown.unlock()
+
+        logger.notice("shutting down: no new connections; committing what clients already sent")
+        notifier.stopping(status: "stopping: committing \(counters.snapshot.openExecutions) open executions")
+        statusTask.cancel()
+        try? server.close().wait()
+        drainConnections()
+        writer.stop()
+        let final = counters.snapshot
+        logger.notice("stopped", metadata: ["lines_accepted": "\(final.linesAccepted)",
+                                            "documents_stored": "\(final.documentsStored)",
+                                            "open_executions": "\(final.openExecutions)"])
+        for source in signals { source.cancel() }
+        try? threadPool.syncShutdownGracefully()
+        try? group.syncShutdownGracefully()
+    }
+
+    private func makeBootstrap(group: EventLoopGroup, writer: IngestWriter, control: ControlResponder,
+                               rejectLog: RejectLog) -> ServerBootstrap {
+        let settings = self.settings
+        let counters = self.counters
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4_096, initial: 65_536, maximum: 262_144))
+            .childChannelInitializer { [weak self] channel in
+                if counters.snapshot.connectionsCurrent >= settings.maxConnections {
+                    counters.update { $0.connectionsRefused += 1 }
+                    return channel.close()
+                }
+                let id = ObjectIdentifier(channel)
+                self?.children.withLockedValue { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in
+                    self?.children.withLockedValue { $0[id] = nil }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
+                        maxLineBytes: settings.maxLineBytes, writer: writer, control: control,
+                        counters: counters, rejectLog: rejectLog, enabled: settings.enabled))
+                }
+            }
+    }
+
+    /// Gives connected clients a short grace to deliver what is in flight, then closes them; the writer
+    /// commits everything they sent before `run()` returns.
+    private func drainConnections() {
+        let deadline = Timestamp.now().microseconds + Int64(settings.shutdownGraceMilliseconds) * 1_000
+        var lastAccepted = counters.snapshot.linesAccepted
+        while Timestamp.now().microseconds < deadline, !children.withLockedValue({ $0.isEmpty }) {
+            usleep(50_000)
+            let accepted = counters.snapshot.linesAccepted
+            if accepted == lastAccepted { break }
+            lastAccepted = accepted
+        }
+        let open = children.withLockedValue { Array($0.values) }
+        for channel in open { try? channel.close().wait() }
+    }
+
+    private let lastStatus = NIOLockedValueBox("")
+
+    private func publishStatus() {
+        let line = statusLine()
+        let changed = lastStatus.withLockedValue { last in
+            defer { last = line }
+            return last != line
+        }
+        if changed { notifier.status(line) }
+    }
+
+    /// One line for `systemctl status`: what an operator wants at a glance.
+    func statusLine() -> String {
+        let snapshot = counters.snapshot
+        var parts = [
+            "\(snapshot.openExecutions) open executions",
+            "\(snapshot.documentsStored) documents stored",
+            "\(snapshot.linesAccepted) lines accepted",
+            "\(snapshot.rejectedTotal) rejected",
+        ]
+        if settings.endpoint.isEmpty { parts.append("local store only") }
+        if !settings.enabled { parts.insert("DISABLED by TELEMETRY_ENABLED=false", at: 0) }
+        if let error = snapshot.lastCommitError { parts.insert("STORE FAILING: \(error)", at: 0) }
+        return parts.joined(separator: "; ")
+    }
+
+    private func installSignalHandlers() -> [DispatchSourceSignal] {
+        var sources: [DispatchSourceSignal] = []
+        for number in [SIGTERM, SIGINT] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in
+                self?.logger.notice("received \(number == SIGTERM ? "SIGTERM" : "SIGINT")")
+                self?.requestShutdown()
+            }
+            source.resume()
+            sources.append(source)
+        }
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { [weak self] in
+            self?.logger.warning("SIGHUP received; this version does not reload its configuration, restart the daemon to apply changes")
+        }
+        hangup.resume()
+        sources.append(hangup)
+        return sources
+    }
+
+    private func ensureDirectory(_ path: String) throws {
+        if access(path, F_OK) == 0 { return }
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if access(prefix, F_OK) != 0, mkdir(prefix, 0o750) != 0, errno != EEXIST {
+                throw DaemonStartError(description: "cannot create the state directory \(prefix): \(errnoText()); create it or set TELEMETRY_STATE_DIR")
+            }
+        }
+    }
+
+    static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The endpoint's host only: the full URL may carry credentials or tokens in its query.
+    static func host(of endpoint: String) -> String? {
+        guard !endpoint.isEmpty else { return nil }
+        var rest = Substring(endpoint)
+        if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
+            rest = rest[rest.index(colon, offsetBy: 3)...]
+        }
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        return String(authority.split(separator: "@").last ?? authority)
+    }
+}

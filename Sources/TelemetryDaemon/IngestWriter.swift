@@ -1,0 +1,408 @@
+import Logging
+import NIOConcurrencyHelpers
+import TelemetryCore
+import TelemetryStore
+import TelemetryWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The single writer: takes batches from all connections, aggregates them into executions and group-commits
+/// journal chunks and closed documents to the store on its own thread (SQLite and fsync block).
+///
+/// Memory is bounded: when more than `maxQueuedBytes` wait, `submit` says so and the connection stops
+/// reading until `whenCapacityAvailable` calls back — backpressure reaches the client's socket.
+final class IngestWriter: @unchecked Sendable {
+    struct Settings: Sendable {
+        var limits: AggregationLimits
+        var host: String
+        var commitIntervalMicroseconds: Int64
+        /// Stored documents older than this are deleted; 0 keeps them forever (TELEMETRY_RETENTION_DAYS).
+        var retentionMicroseconds: Int64 = 0
+        var maxQueuedBytes: Int = 16 << 20
+        var recentlyClosedCapacity: Int = 65_536
+    }
+
+    enum FlushError: Error, CustomStringConvertible {
+        case storeFailed(String)
+        case stopped
+        var description: String {
+            switch self {
+            case .storeFailed(let message): "the store could not commit: \(message)"
+            case .stopped: "the daemon is shutting down"
+            }
+        }
+    }
+
+    typealias FlushCallback = @Sendable (Result<Void, FlushError>) -> Void
+
+    private enum Item {
+        case batch(IngestBatch)
+        case flush(FlushCallback)
+    }
+
+    // Shared state, guarded by `condition` (value: true when there is something for the writer to do).
+    private let condition = ConditionLock(value: false)
+    private var queue: [Item] = []
+    private var queuedBytes = 0
+    private var capacityWaiters: [@Sendable () -> Void] = []
+    private var stopRequested = false
+    private var stopped = false
+
+    // Writer-thread state: touched only by the writer thread (and by `recover` before it starts).
+    private var aggregator: Aggregator
+    private var recentlyClosed: RecentlyClosed
+    private var nextSequence: Int64
+    private var retryCommit: StoreBatch?
+    private var lastCommitMicroseconds: Int64 = 0
+    private var lastIdleCheckMicroseconds: Int64 = 0
+    private var lastRetentionMicroseconds: Int64 = 0
+    private var userIDs: [UInt32: String] = [:]
+
+    private let store: TelemetryStore
+    private let settings: Settings
+    private let anonymizer: UserAnonymizer
+    private let counters: DaemonCounters
+    private let logger: Logger
+    private let now: @Sendable () -> Timestamp
+    private var thread: pthread_t?
+    private let finished = ConditionLock(value: false)
+
+    init(store: TelemetryStore, settings: Settings, anonymizer: UserAnonymizer, counters: DaemonCounters,
+         logger: Logger, now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) throws {
+        self.store = store
+        self.settings = settings
+        self.anonymizer = anonymizer
+        self.counters = counters
+        self.logger = logger
+        self.now = now
+        self.aggregator = Aggregator(limits: settings.limits)
+        self.recentlyClosed = RecentlyClosed(capacity: settings.recentlyClosedCapacity)
+        self.nextSequence = try store.nextJournalSequence()
+    }
+
+    // MARK: Recovery
+
+    struct RecoveryReport: Sendable {
+        var chunks = 0
+        var lines = 0
+        var reopened = 0
+        var skippedClosed = 0
+        var unreadable = 0
+    }
+
+    /// Rebuilds the executions that were open when the daemon last stopped, from the journal.
+    /// Must run before `start()`.
+    func recover() throws -> RecoveryReport {
+        var report = RecoveryReport()
+        var chunks: [(Int64, [UInt8])] = []
+        try store.forEachJournalChunk { sequence, bytes in chunks.append((sequence, bytes)) }
+        var decoded: [(Int64, AcceptedRecord)] = []
+        var ids = Set<ExecutionID>()
+        for (sequence, bytes) in chunks {
+            report.chunks += 1
+            try JournalRecord.forEach(in: bytes) { entry in
+                report.lines += 1
+                guard case .record(let record) = try? WireParser.parse(entry.json, maxLineBytes: Int.max) else {
+                    report.unreadable += 1
+                    return
+                }
+                ids.insert(record.executionID)
+                decoded.append((sequence, AcceptedRecord(record: record, sender: entry.sender,
+                                                         receivedAt: entry.receivedAt)))
+            }
+        }
+        let closed = try store.existingDocuments(among: ids.map(\.description))
+        var documents: [StoredDocument] = []
+        for (sequence, accepted) in decoded {
+            let id = accepted.record.executionID
+            if closed.contains(id.description) || recentlyClosed.contains(id) {
+                report.skippedClosed += 1
+                continue
+            }
+            if let execution = aggregator.apply(accepted) {
+                documents.append(document(for: execution))
+                recentlyClosed.insert(id)
+            } else {
+                aggregator.noteJournaled(CollectionOfOne(id), inChunk: sequence)
+            }
+        }
+        report.reopened = aggregator.openCount
+        if !documents.isEmpty {
+            try store.commit(StoreBatch(documents: documents, pruneJournalBelow: nil))
+        }
+        counters.update { $0.openExecutions = aggregator.openCount }
+        return report
+    }
+
+    // MARK: Producer side (any thread)
+
+    /// Queues a batch. Returns false when the queue is over its limit: stop reading and wait for
+    /// `whenCapacityAvailable`.
+    @discardableResult
+    func submit(_ batch: IngestBatch) -> Bool {
+        condition.lock()
+        if stopped {
+            condition.unlock()
+            return true
+        }
+        queuedBytes += batch.byteCount
+        queue.append(.batch(batch))
+        let hasRoom = queuedBytes < settings.maxQueuedBytes
+        condition.unlock(withValue: true)
+        return hasRoom
+    }
+
+    /// Calls `callback` (on the writer thread) once the queue has drained below its limit.
+    func whenCapacityAvailable(_ callback: @escaping @Sendable () -> Void) {
+        condition.lock()
+        if queuedBytes < settings.maxQueuedBytes || stopped {
+            condition.unlock()
+            callback()
+            return
+        }
+        capacityWaiters.append(callback)
+        condition.unlock()
+    }
+
+    /// Calls `callback` once everything submitted before this call is committed to the store.
+    func flush(_ callback: @escaping FlushCallback) {
+        condition.lock()
+        if stopped {
+            condition.unlock()
+            callback(.failure(.stopped))
+            return
+        }
+        queue.append(.flush(callback))
+        condition.unlock(withValue: true)
+    }
+
+    func flush() async -> Result<Void, FlushError> {
+        await withCheckedContinuation { continuation in
+            flush { continuation.resume(returning: $0) }
+        }
+    }
+
+    // MARK: Writer thread
+
+    func start() {
+        let unmanaged = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { argument in
+            let writer = Unmanaged<IngestWriter>.fromOpaque(argument!).takeRetainedValue()
+            writer.run()
+            return nil
+        }, unmanaged.toOpaque())
+        self.thread = thread
+    }
+
+    /// Commits everything queued, stops the thread and waits for it. Safe to call more than once.
+    func stop() {
+        condition.lock()
+        stopRequested = true
+        condition.unlock(withValue: true)
+        if let thread {
+            pthread_join(thread, nil)
+            self.thread = nil
+        }
+    }
+
+    private func run() {
+        while true {
+            if !condition.lock(whenValue: true, timeoutSeconds: 1.0) { condition.lock() }
+            // Group commit: unless a flush or a full queue is waiting, let lines gather for the commit interval.
+            let waitUntil = lastCommitMicroseconds + settings.commitIntervalMicroseconds
+            let urgent = stopRequested || queuedBytes >= settings.maxQueuedBytes / 2
+                || queue.contains { if case .flush = $0 { true } else { false } }
+            let nowMicros = now().microseconds
+            if !urgent, !queue.isEmpty, nowMicros < waitUntil {
+                condition.unlock(withValue: true)
+                usleep(UInt32(min(waitUntil - nowMicros, 1_000_000)))
+                condition.lock()
+            }
+            let items = queue
+            queue = []
+            queuedBytes = 0
+            let waiters = capacityWaiters
+            capacityWaiters = []
+            let stopping = stopRequested
+            condition.unlock(withValue: false)
+
+            for waiter in waiters { waiter() }
+            process(items)
+
+            if stopping {
+                condition.lock()
+                let leftovers = queue
+                queue = []
+                stopped = true
+                let lateWaiters = capacityWaiters
+                capacityWaiters = []
+                condition.unlock(withValue: false)
+                if !leftovers.isEmpty { process(leftovers) }
+                for waiter in lateWaiters { waiter() }
+                return
+            }
+        }
+    }
+
+    private func process(_ items: [Item]) {
+        var flushes: [FlushCallback] = []
+        var batches: [IngestBatch] = []
+        for item in items {
+            switch item {
+            case .batch(let batch): batches.append(batch)
+            case .flush(let callback): flushes.append(callback)
+            }
+        }
+        let nowStamp = now()
+        var documents: [StoredDocument] = []
+        var accepted = 0
+        var closedLate = 0
+        var dropped = 0
+
+        // Ids this group mentions that are neither open nor remembered as closed: ask the store once.
+        var unknown = Set<ExecutionID>()
+        for batch in batches {
+            for accepted in batch.records {
+                let id = accepted.record.executionID
+                if !aggregator.isOpen(id) && !recentlyClosed.contains(id) { unknown.insert(id) }
+            }
+        }
+        var closedInStore = Set<String>()
+        if !unknown.isEmpty {
+            do {
+                closedInStore = try store.existingDocuments(among: unknown.map(\.description))
+            } catch {
+                logger.error("store lookup failed; treating unknown executions as new", metadata: ["error": "\(error)"])
+            }
+            for id in unknown where closedInStore.contains(id.description) { recentlyClosed.insert(id) }
+        }
+
+        // Aggregate, remembering which lines belong to executions that may stay open.
+        var pending: [(batch: Int, line: Int)] = []
+        for (batchIndex, batch) in batches.enumerated() {
+            for (lineIndex, record) in batch.records.enumerated() {
+                let id = record.record.executionID
+                if recentlyClosed.contains(id) {
+                    closedLate += 1
+                    continue
+                }
+                accepted += 1
+                let droppedBefore = aggregator.open[id]?.droppedEvents ?? 0
+                if let execution = aggregator.apply(record) {
+                    dropped += execution.droppedEvents - droppedBefore
+                    documents.append(document(for: execution))
+                    recentlyClosed.insert(id)
+                } else {
+                    dropped += (aggregator.open[id]?.droppedEvents ?? 0) - droppedBefore
+                    pending.append((batchIndex, lineIndex))
+                }
+            }
+        }
+
+        // Journal only the lines of executions still open after this group: closed ones live in their documents.
+        var chunk: [UInt8] = []
+        var journaled = Set<ExecutionID>()
+        for (batchIndex, lineIndex) in pending {
+            let batch = batches[batchIndex]
+            let id = batch.records[lineIndex].record.executionID
+            guard aggregator.isOpen(id) else { continue }
+            chunk.append(contentsOf: batch.journal[batch.ranges[lineIndex]])
+            journaled.insert(id)
+        }
+
+        if nowStamp.microseconds - lastIdleCheckMicroseconds >= 1_000_000 {
+            lastIdleCheckMicroseconds = nowStamp.microseconds
+            for execution in aggregator.closeIdle(now: nowStamp) {
+                logger.info("execution closed as incomplete after \(settings.limits.idleTimeoutMicroseconds / 1_000_000)s without a line",
+                            metadata: ["execution_id": "\(execution.id)", "script": "\(execution.scriptName)"])
+                documents.append(document(for: execution))
+                recentlyClosed.insert(execution.id)
+            }
+        }
+
+        var batch = retryCommit ?? StoreBatch()
+        retryCommit = nil
+        if !chunk.isEmpty {
+            if let existing = batch.journalChunk {
+                batch.journalChunk = (existing.sequence, existing.bytes + chunk)
+                aggregator.noteJournaled(journaled, inChunk: existing.sequence)
+            } else {
+                batch.journalChunk = (nextSequence, chunk)
+                aggregator.noteJournaled(journaled, inChunk: nextSequence)
+                nextSequence += 1
+            }
+        }
+        batch.documents.append(contentsOf: documents)
+        batch.pruneJournalBelow = aggregator.lowestNeededJournalSequence ?? nextSequence
+
+        let needsCommit = batch.journalChunk != nil || !batch.documents.isEmpty || !flushes.isEmpty
+        var failure: String?
+        if needsCommit {
+            do {
+                try store.commit(batch)
+                lastCommitMicroseconds = now().microseconds
+            } catch {
+                failure = "\(error)"
+                retryCommit = batch
+                logger.error("commit to the store failed; keeping the data in memory and retrying",
+                             metadata: ["error": "\(error)", "path": "\(store.path)"])
+            }
+        }
+
+        if settings.retentionMicroseconds > 0, failure == nil,
+           nowStamp.microseconds - lastRetentionMicroseconds >= 3_600_000_000 {
+            lastRetentionMicroseconds = nowStamp.microseconds
+            do {
+                let deleted = try store.deleteDocuments(completedBefore: nowStamp.microseconds - settings.retentionMicroseconds)
+                if deleted > 0 {
+                    logger.info("retention: deleted \(deleted) documents older than TELEMETRY_RETENTION_DAYS")
+                }
+            } catch {
+                logger.error("retention cleanup failed", metadata: ["error": "\(error)"])
+            }
+        }
+
+        let openCount = aggregator.openCount
+        let committedDocuments = failure == nil ? batch.documents.count : 0
+        counters.update {
+            $0.linesAccepted += accepted
+            if closedLate > 0 { $0.rejected[.executionClosed, default: 0] += closedLate }
+            $0.openExecutions = openCount
+            $0.documentsStored += committedDocuments
+            $0.eventsDropped += dropped
+            if needsCommit {
+                if let failure {
+                    $0.commitFailures += 1
+                    $0.lastCommitError = failure
+                } else {
+                    $0.commits += 1
+                    $0.lastCommitAt = nowStamp
+                    $0.lastCommitError = nil
+                }
+            }
+        }
+        for flush in flushes {
+            flush(failure.map { .failure(.storeFailed($0)) } ?? .success(()))
+        }
+    }
+
+    private func document(for execution: Execution) -> StoredDocument {
+        let userID: String
+        if let cached = userIDs[execution.senderUID] {
+            userID = cached
+        } else {
+            userID = anonymizer.userID(forUID: execution.senderUID)
+            userIDs[execution.senderUID] = userID
+        }
+        let closedAt = now()
+        let body = execution.encodeDocument(context: DocumentContext(host: settings.host, userID: userID,
+                                                                     closedAt: closedAt))
+        return StoredDocument(executionID: execution.id.description, scriptName: execution.scriptName,
+                              status: execution.status.rawValue,
+                              startedAt: execution.effectiveStart.microseconds,
+                              completedAt: closedAt.microseconds, body: body)
+    }
+}

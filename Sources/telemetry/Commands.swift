@@ -1,0 +1,161 @@
+import TelemetryClient
+import TelemetryWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The subcommands. Each returns an exit status; usage mistakes throw `UsageError`.
+enum Commands {
+    static func send(_ arguments: [String]) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: ["--strict", "--quiet", "--wait"],
+                                             options: ["--socket", "--timeout", "--max-line-bytes"])
+        if parsed.flags.contains("--help") { return help("send") }
+        guard parsed.positionals.isEmpty else {
+            throw UsageError(message: "send reads events from standard input and takes no arguments (got \"\(parsed.positionals[0])\")")
+        }
+        let environment = ClientEnvironment.current()
+        var options = SendSession.Options(socketPath: parsed.values["--socket"] ?? environment.socketPath)
+        options.quiet = parsed.flags.contains("--quiet") || environment.quiet
+        options.wait = parsed.flags.contains("--wait")
+        options.timeoutSeconds = try parsed.seconds("--timeout") ?? environment.flushTimeoutSeconds
+        options.maxLineBytes = try parsed.integer("--max-line-bytes", in: 256...1_048_576) ?? defaultMaxLineBytes
+        var session = SendSession(options: options)
+        let outcome = session.run()
+        // Telemetry never fails the script it observes: problems were reported on stderr; only --strict fails.
+        return parsed.flags.contains("--strict") && !outcome.ok ? ExitStatus.failure : ExitStatus.ok
+    }
+
+    static func status(_ arguments: [String]) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: ["--json"], options: ["--socket", "--timeout"])
+        if parsed.flags.contains("--help") { return help("status") }
+        let socketPath = parsed.values["--socket"] ?? ClientEnvironment.current().socketPath
+        switch ask(.status, socketPath: socketPath, timeout: try parsed.seconds("--timeout") ?? 5) {
+        case .failure(let error):
+            if parsed.flags.contains("--json") {
+                var json = JSONWriter()
+                json.beginObject()
+                json.key("ok"); json.bool(false)
+                json.key("running"); json.bool(false)
+                json.key("socket"); json.string(socketPath)
+                json.key("error"); json.string(error.description)
+                json.endObject()
+                writeAll(1, json.bytes + [UInt8(ascii: "\n")])
+            } else {
+                printError("telemetry status: \(error.description)")
+            }
+            return error.kind == .notRunning ? ExitStatus.notRunning : ExitStatus.failure
+        case .success(let reply):
+            if parsed.flags.contains("--json") {
+                printOutput(reply.serialized())
+            } else {
+                printOutput(StatusReport.render(reply))
+            }
+            return reply["ok"]?.boolValue == true ? ExitStatus.ok : ExitStatus.failure
+        }
+    }
+
+    static func flush(_ arguments: [String]) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: ["--json", "--quiet"], options: ["--socket", "--timeout"])
+        if parsed.flags.contains("--help") { return help("flush") }
+        let environment = ClientEnvironment.current()
+        let socketPath = parsed.values["--socket"] ?? environment.socketPath
+        let timeout = try parsed.seconds("--timeout") ?? environment.flushTimeoutSeconds
+        switch ask(.flush, socketPath: socketPath, timeout: timeout) {
+        case .failure(let error):
+            printError("telemetry flush: \(error.description)")
+            return error.kind == .notRunning ? ExitStatus.notRunning : ExitStatus.failure
+        case .success(let reply):
+            if parsed.flags.contains("--json") {
+                printOutput(reply.serialized())
+            }
+            guard reply["ok"]?.boolValue == true else {
+                printError("telemetry flush: \(reply["error"]?.stringValue ?? "the daemon refused the flush")")
+                return ExitStatus.failure
+            }
+            if !parsed.flags.contains("--json") && !parsed.flags.contains("--quiet") {
+                let open = reply["open_executions"]?.intValue ?? 0
+                let stored = reply["documents_stored"]?.intValue ?? 0
+                printOutput("flushed: everything received is durable in the local store (\(open) executions open, \(stored) documents stored since start)")
+            }
+            return ExitStatus.ok
+        }
+    }
+
+    static func executions(_ arguments: [String]) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: ["--json"], options: ["--socket", "--limit", "--script", "--timeout"])
+        if parsed.flags.contains("--help") { return help("executions") }
+        let limit = try parsed.integer("--limit", in: 1...10_000) ?? 20
+        let socketPath = parsed.values["--socket"] ?? ClientEnvironment.current().socketPath
+        switch ask(.executions, socketPath: socketPath, timeout: try parsed.seconds("--timeout") ?? 10,
+                   limit: limit, script: parsed.values["--script"]) {
+        case .failure(let error):
+            printError("telemetry executions: \(error.description)")
+            return error.kind == .notRunning ? ExitStatus.notRunning : ExitStatus.failure
+        case .success(let reply):
+            guard reply["ok"]?.boolValue == true else {
+                printError("telemetry executions: \(reply["error"]?.stringValue ?? "the daemon refused the request")")
+                return ExitStatus.failure
+            }
+            let rows = reply["executions"]?.arrayValue ?? []
+            if parsed.flags.contains("--json") {
+                printOutput(JSONValue.array(rows).serialized())
+                return ExitStatus.ok
+            }
+            if rows.isEmpty {
+                printOutput(parsed.values["--script"].map { "no stored executions of script \"\($0)\"" } ?? "no stored executions yet")
+                return ExitStatus.ok
+            }
+            var table = [["EXECUTION ID", "SCRIPT", "STATUS", "STARTED", "COMPLETED"]]
+            for row in rows {
+                table.append([row["execution_id"]?.stringValue ?? "", row["script_name"]?.stringValue ?? "",
+                              row["status"]?.stringValue ?? "", row["started_at"]?.stringValue ?? "",
+                              row["completed_at"]?.stringValue ?? ""])
+            }
+            printOutput(TextTable.render(table))
+            return ExitStatus.ok
+        }
+    }
+
+    static func show(_ arguments: [String]) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: ["--json"], options: ["--socket", "--timeout"])
+        if parsed.flags.contains("--help") { return help("show") }
+        guard parsed.positionals.count == 1 else {
+            throw UsageError(message: "show needs exactly one EXECUTION_ID (list them with `telemetry executions`)")
+        }
+        let id = parsed.positionals[0]
+        guard let executionID = ExecutionID(id) else {
+            throw UsageError(message: "\"\(id)\" is not an execution id; it looks like 6f1c2f8e-2b0a-4c1e-9d7a-3e5b8c9d0a1b")
+        }
+        let socketPath = parsed.values["--socket"] ?? ClientEnvironment.current().socketPath
+        switch ask(.show, socketPath: socketPath, timeout: try parsed.seconds("--timeout") ?? 10,
+                   executionID: executionID.description) {
+        case .failure(let error):
+            printError("telemetry show: \(error.description)")
+            return error.kind == .notRunning ? ExitStatus.notRunning : ExitStatus.failure
+        case .success(let reply):
+            guard reply["ok"]?.boolValue == true, let document = reply["document"] else {
+                printError("telemetry show: \(reply["error"]?.stringValue ?? "the daemon refused the request")")
+                return ExitStatus.failure
+            }
+            printOutput(parsed.flags.contains("--json") ? document.serialized() : DocumentReport.render(document))
+            return ExitStatus.ok
+        }
+    }
+
+    private static func ask(_ command: ControlRequest.Command, socketPath: String, timeout: Double,
+                            limit: Int? = nil, script: String? = nil,
+                            executionID: String? = nil) -> Result<JSONValue, ConnectionError> {
+        do {
+            let connection = try DaemonConnection(path: socketPath, timeoutSeconds: timeout)
+            return .success(try connection.request(command, limit: limit, script: script, executionID: executionID))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private static func help(_ command: String) -> Int32 {
+        printOutput(Help.commands[command] ?? Help.overview)
+        return ExitStatus.ok
+    }
+}
