@@ -1,0 +1,62 @@
+# telemetryd — build, test, demo, benchmark and install.
+#
+#   make            release build of telemetryd and telemetry
+#   make test       unit and integration tests (installs missing Debian packages first)
+#   make demo       run the product end to end on its embedded local store, no root or systemd needed
+#   make bench      benchmarks with their targets, side by side (prints a table)
+#   make install    PREFIX=/usr/local DESTDIR= : binaries, bash library, units, config
+#   make deps       install missing Debian packages with apt-get
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+SHAREDIR    ?= $(PREFIX)/share/telemetry
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SWIFT       ?= swift
+SWIFT_FLAGS ?=
+# The client starts on every scripted event: link the Swift runtime statically (see docs/architecture.md).
+RELEASE_FLAGS = -c release --static-swift-stdlib
+RELEASE_BIN  = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/null)
+
+DEBIAN_PACKAGES = libsqlite3-dev libsystemd-dev sqlite3 util-linux bsdutils python3
+
+.PHONY: all build test demo bench install deps clean
+
+all: build
+
+build: deps
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product telemetryd
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product telemetry
+
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "make deps: run as root (or install:$$missing)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: deps
+	$(SWIFT) build $(SWIFT_FLAGS)
+	$(SWIFT) test $(SWIFT_FLAGS)
+
+demo: deps build
+	TELEMETRY_BIN=$(RELEASE_BIN) bash scripts/demo.sh
+
+bench: deps build
+	TELEMETRY_BIN=$(RELEASE_BIN) bash bench/run.sh
+
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(SYSCONFDIR)/telemetryd
+	install -m 0755 $(RELEASE_BIN)/telemetryd $(DESTDIR)$(BINDIR)/telemetryd
+	install -m 0755 $(RELEASE_BIN)/telemetry $(DESTDIR)$(BINDIR)/telemetry
+	if [ -f share/telemetry/utils.sh ]; then install -m 0644 share/telemetry/utils.sh $(DESTDIR)$(SHAREDIR)/utils.sh; fi
+	if [ ! -f $(DESTDIR)$(SYSCONFDIR)/telemetryd/telemetryd.conf ]; then \
+	  install -m 0640 config/telemetryd.conf $(DESTDIR)$(SYSCONFDIR)/telemetryd/telemetryd.conf; fi
+	if ls systemd/*.service >/dev/null 2>&1; then install -d $(DESTDIR)$(UNITDIR) && install -m 0644 systemd/*.service systemd/*.socket $(DESTDIR)$(UNITDIR)/ 2>/dev/null || true; fi
+
+clean:
+	rm -rf .build demo-state bench-state
