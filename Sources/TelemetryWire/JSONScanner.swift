@@ -141,9 +141,11 @@ struct JSONScanner {
     @inline(__always)
     static func broadcast(_ byte: UInt8) -> UInt64 { 0x0101_0101_0101_0101 &* UInt64(byte) }
 
-    /// True if any byte of `word` is `"`, `\` or below 0x20 (SWAR; exact as to whether one exists).
+    /// A mask with the high bit set in every byte of `word` that is `"`, `\` or below 0x20 (SWAR).
+    /// Bytes above the first such byte may be flagged spuriously (borrows), but the lowest flagged
+    /// byte is always exact, and the mask is zero only if there is none.
     @inline(__always)
-    static func hasStringSpecial(_ word: UInt64) -> Bool {
+    static func stringSpecialMask(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let quote = word ^ broadcast(ASCII.quote)
@@ -151,7 +153,7 @@ struct JSONScanner {
         let hasQuote = (quote &- ones) & ~quote
         let hasBackslash = (backslash &- ones) & ~backslash
         let hasControl = (word &- broadcast(0x20)) & ~word
-        return (hasQuote | hasBackslash | hasControl) & highs != 0
+        return (hasQuote | hasBackslash | hasControl) & highs
     }
 
     /// Scans a string whose opening quote is at `pos`. Validates escapes (surrogate pairing is checked
@@ -163,14 +165,24 @@ struct JSONScanner {
         let start = pos
         var escaped = false
         while true {
-            // Fast path: skip 8 ordinary bytes at a time.
-            while pos &+ 8 <= end {
-                let word = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
-                if JSONScanner.hasStringSpecial(word) { break }
-                pos &+= 8
-            }
-            guard pos < end else {
-                throw syntaxError("unterminated string (opened at byte offset \(open)): expected '\"'", at: pos)
+            if pos &+ 8 <= end {
+                // Fast path: 8 bytes at a time, jumping straight to the first special byte.
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self))
+                let mask = JSONScanner.stringSpecialMask(word)
+                if mask == 0 {
+                    pos &+= 8
+                    continue
+                }
+                pos &+= mask.trailingZeroBitCount &>> 3
+            } else {
+                guard pos < end else {
+                    throw syntaxError("unterminated string (opened at byte offset \(open)): expected '\"'", at: pos)
+                }
+                let byte = base[pos]
+                if byte >= 0x20 && byte != ASCII.quote && byte != ASCII.backslash {
+                    pos &+= 1
+                    continue
+                }
             }
             let byte = base[pos]
             if byte == ASCII.quote {
@@ -183,12 +195,9 @@ struct JSONScanner {
                 try scanEscape()
                 continue
             }
-            if byte < 0x20 {
-                throw syntaxError(
-                    "unescaped \(describeByte(at: pos)) inside a string (control characters must be written as \\n, \\t, \\u00XX...)",
-                    at: pos)
-            }
-            pos &+= 1
+            throw syntaxError(
+                "unescaped \(describeByte(at: pos)) inside a string (control characters must be written as \\n, \\t, \\u00XX...)",
+                at: pos)
         }
     }
 

@@ -111,12 +111,10 @@ enum WireKind: Int {
 
     static func match(_ bytes: UnsafeRawBufferPointer) -> WireKind? {
         switch bytes.count {
-        case 3: return bytes.elementsEqual("end".utf8) ? .end
-            : bytes.elementsEqual("tag".utf8) ? .tag : nil
-        case 5: return bytes.elementsEqual("start".utf8) ? .start
-            : bytes.elementsEqual("event".utf8) ? .event : nil
-        case 6: return bytes.elementsEqual("metric".utf8) ? .metric : nil
-        case 7: return bytes.elementsEqual("control".utf8) ? .control : nil
+        case 3: return bytes.equals("end") ? .end : bytes.equals("tag") ? .tag : nil
+        case 5: return bytes.equals("event") ? .event : bytes.equals("start") ? .start : nil
+        case 6: return bytes.equals("metric") ? .metric : nil
+        case 7: return bytes.equals("control") ? .control : nil
         default: return nil
         }
     }
@@ -312,7 +310,7 @@ struct ScannedLine {
         guard version.kind == .number, version.isInteger else { throw wrongType(.v, "an integer") }
         guard JSONNumbers.parseInteger(base, version.start, version.end) == Int64(wireProtocolVersion) else {
             throw WireError(.unsupportedVersion,
-                "field \"v\" is \(rawExcerpt(version)) but only protocol version \(wireProtocolVersion) is supported")
+                "field \"v\" must be \(wireProtocolVersion): only protocol version \(wireProtocolVersion) is supported (got \(rawExcerpt(version)))")
         }
         // kind
         guard has(.kind) else { throw missing(.kind, nil) }
@@ -489,9 +487,9 @@ struct ScannedLine {
 
     static func matchLevel(_ bytes: UnsafeRawBufferPointer) -> EventLevel? {
         switch bytes.count {
-        case 4: return bytes.elementsEqual("info".utf8) ? .info : nil
-        case 5: return bytes.elementsEqual("error".utf8) ? .error : bytes.elementsEqual("debug".utf8) ? .debug : nil
-        case 7: return bytes.elementsEqual("success".utf8) ? .success : bytes.elementsEqual("warning".utf8) ? .warning : nil
+        case 4: return bytes.equals("info") ? .info : nil
+        case 5: return bytes.equals("error") ? .error : bytes.equals("debug") ? .debug : nil
+        case 7: return bytes.equals("success") ? .success : bytes.equals("warning") ? .warning : nil
         default: return nil
         }
     }
@@ -556,5 +554,17 @@ struct ScannedLine {
         let value = JSONNumbers.parse(base, numberToken.start, numberToken.end)
         guard value >= 0 else { throw invalid(.durationSeconds, "must be a number of seconds >= 0") }
         return value == 0 ? 0 : value  // no -0
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// Byte-wise equality with an ASCII literal.
+    @inline(__always)
+    func equals(_ literal: StaticString) -> Bool {
+        let length = literal.utf8CodeUnitCount
+        guard count == length else { return false }
+        let text = literal.utf8Start
+        for index in 0..<length where self[index] != text[index] { return false }
+        return true
     }
 }
