@@ -116,7 +116,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// token) as `?<redacted>`; every other value is shown, quoted like the file when needed.
     public var redactedDescription: String {
         Self.knownKeys.compactMap { key in
-            key.renderValue.map { "\(key.name)=\(quoteForEnvironmentFile($0(self)))" }
+            key.renderValue.map { "\(key.name)=\(ConfigurationText.quoteForEnvironmentFile($0(self)))" }
         }.joined(separator: "\n")
     }
 
@@ -152,7 +152,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 lines.append("")
                 lines += wrapComment(key.summary)
                 if !key.isClientOnly { lines += wrapComment("Allowed: " + key.valueSyntax + ".") }
-                lines.append("#\(key.name)=\(quoteForEnvironmentFile(key.defaultValue))")
+                lines.append("#\(key.name)=\(ConfigurationText.quoteForEnvironmentFile(key.defaultValue))")
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -226,9 +226,9 @@ private let configurationKeyTable: [ConfigurationKey] = [
             if value.utf8.count > maxSocketPathBytes {
                 return "is \(value.utf8.count) bytes long, but a Unix socket path can have at most \(maxSocketPathBytes) "
                     + "bytes (sockaddr_un.sun_path holds \(maxSocketPathBytes + 1) including the final NUL); "
-                    + "choose a shorter path (got \(quoted(value)))"
+                    + "choose a shorter path (got \(ConfigurationText.quoted(value)))"
             }
-            if value.hasSuffix("/") { return "must name a socket file, not a directory (got \(quoted(value)))" }
+            if value.hasSuffix("/") { return "must name a socket file, not a directory (got \(ConfigurationText.quoted(value)))" }
             configuration.socketPath = value
             return nil
         },
@@ -322,7 +322,7 @@ private let configurationKeyTable: [ConfigurationKey] = [
         parse: { value, configuration in
             if value.utf8.count > 253 { return "must be at most 253 bytes long (got \(value.utf8.count) bytes)" }
             if value.unicodeScalars.contains(where: { $0.properties.isWhitespace || isControl($0) }) {
-                return "must not contain spaces or control characters (got \(quoted(value)))"
+                return "must not contain spaces or control characters (got \(ConfigurationText.quoted(value)))"
             }
             configuration.hostname = value
             return nil
@@ -344,7 +344,7 @@ private let configurationKeyTable: [ConfigurationKey] = [
 ]
 
 /// `sockaddr_un.sun_path` is 108 bytes on Linux, one of which is the terminating NUL.
-let maxSocketPathBytes = 107
+private let maxSocketPathBytes = 107
 
 private func intKey(
     _ name: String, _ keyPath: WritableKeyPath<DaemonConfiguration, Int> & Sendable, _ range: ClosedRange<Int>,
@@ -358,7 +358,7 @@ private func intKey(
         summary: summary, valueSyntax: syntax, group: group, isSecret: false,
         parse: { value, configuration in
             guard let number = parseInteger(value), range.contains(number) else {
-                var message = "must be \(what) between \(range.lowerBound) and \(range.upperBound) (got \(quoted(value)))"
+                var message = "must be \(what) between \(range.lowerBound) and \(range.upperBound) (got \(ConfigurationText.quoted(value)))"
                 if let unit, hasUnitSuffix(value) {
                     message += "; write the number of \(unit) without a unit"
                 }
@@ -379,7 +379,7 @@ private func boolKey(
         summary: summary, valueSyntax: "true or false (also 1/0, yes/no, on/off)", group: group, isSecret: false,
         parse: { value, configuration in
             guard let flag = parseBoolean(value) else {
-                return "must be true or false (1/0, yes/no and on/off are accepted too) (got \(quoted(value)))"
+                return "must be true or false (1/0, yes/no and on/off are accepted too) (got \(ConfigurationText.quoted(value)))"
             }
             configuration[keyPath: keyPath] = flag
             return nil
@@ -396,8 +396,8 @@ private func enumKey<Value: RawRepresentable & CaseIterable & Sendable>(
         name: name, defaultValue: DaemonConfiguration.defaults[keyPath: keyPath].rawValue,
         summary: summary, valueSyntax: "one of " + names.joined(separator: ", "), group: group, isSecret: false,
         parse: { value, configuration in
-            guard let parsed = Value(rawValue: asciiLowercased(value)) else {
-                return "must be one of \(names.joined(separator: ", ")) (got \(quoted(value)))"
+            guard let parsed = Value(rawValue: ConfigurationText.asciiLowercased(value)) else {
+                return "must be one of \(names.joined(separator: ", ")) (got \(ConfigurationText.quoted(value)))"
             }
             configuration[keyPath: keyPath] = parsed
             return nil
@@ -414,15 +414,15 @@ private func clientKey(_ name: String, summary: String) -> ConfigurationKey {
 // MARK: - Value parsing helpers
 
 /// Decimal integer with an optional sign, nothing else (no spaces, underscores or units).
-func parseInteger(_ text: String) -> Int? {
+private func parseInteger(_ text: String) -> Int? {
     guard !text.isEmpty, text.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "+") || isDigit($0) })
     else { return nil }
     return Int(text)
 }
 
 /// true/false, 1/0, yes/no, on/off, any case.
-func parseBoolean(_ text: String) -> Bool? {
-    switch asciiLowercased(text) {
+private func parseBoolean(_ text: String) -> Bool? {
+    switch ConfigurationText.asciiLowercased(text) {
     case "true", "1", "yes", "on": true
     case "false", "0", "no", "off": false
     default: nil
@@ -442,80 +442,84 @@ private func isControl(_ scalar: Unicode.Scalar) -> Bool {
     scalar.value < 0x20 || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value)
 }
 
-func asciiLowercased(_ text: String) -> String {
-    String(decoding: text.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
-}
+/// Text helpers shared by the configuration files (internal; namespaced to stay clear of the rest of the module).
+enum ConfigurationText {
+    static func asciiLowercased(_ text: String) -> String {
+        String(decoding: text.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+    }
 
-func asciiUppercased(_ text: String) -> String {
-    String(decoding: text.utf8.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }, as: UTF8.self)
-}
+    static func asciiUppercased(_ text: String) -> String {
+        String(decoding: text.utf8.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }, as: UTF8.self)
+    }
 
-/// `"value"` with quotes, backslashes and control characters escaped, so that the user sees exactly what
-/// was read (an invisible trailing space or a swallowed line break included).
-func quoted(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if isControl(scalar) {
-                out += "\\u{" + String(scalar.value, radix: 16) + "}"
-            } else {
-                out.unicodeScalars.append(scalar)
+    /// `"value"` with quotes, backslashes and control characters escaped, so that the user sees exactly what
+    /// was read (an invisible trailing space or a swallowed line break included).
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if isControl(scalar) {
+                    out += "\\u{" + String(scalar.value, radix: 16) + "}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
             }
         }
+        return out + "\""
     }
-    return out + "\""
-}
 
-/// The value as it would be written in the file: bare when safe, else double-quoted with systemd's escapes.
-func quoteForEnvironmentFile(_ text: String) -> String {
-    let safe = text.utf8.allSatisfy { byte in
-        byte > 0x20 && byte != 0x7F && !"\"'\\`$#;".utf8.contains(byte)
+    /// The value as it would be written in the file: bare when safe, else double-quoted with systemd's escapes.
+    static func quoteForEnvironmentFile(_ text: String) -> String {
+        let safe = text.utf8.allSatisfy { byte in
+            byte > 0x20 && byte != 0x7F && !"\"'\\`$#;".utf8.contains(byte)
+        }
+        if safe { return text }
+        var out = "\""
+        for character in text {
+            if "\"\\`$".contains(character) { out += "\\" }
+            out.append(character)
+        }
+        return out + "\""
     }
-    if safe { return text }
-    var out = "\""
-    for character in text {
-        if "\"\\`$".contains(character) { out += "\\" }
-        out.append(character)
-    }
-    return out + "\""
 }
 
 private func absolutePathProblem(_ value: String) -> String? {
     if value.isEmpty { return "must be an absolute path (got an empty value)" }
-    if !value.hasPrefix("/") { return "must be an absolute path starting with / (got \(quoted(value)))" }
+    if !value.hasPrefix("/") { return "must be an absolute path starting with / (got \(ConfigurationText.quoted(value)))" }
     if value.unicodeScalars.contains(where: isControl) {
-        return "must not contain control characters or line breaks (got \(quoted(value)))"
+        return "must not contain control characters or line breaks (got \(ConfigurationText.quoted(value)))"
     }
     return nil
 }
 
 /// The endpoint with its query string replaced by `?<redacted>` (a token might be there).
-func redactedEndpoint(_ endpoint: String) -> String {
+private func redactedEndpoint(_ endpoint: String) -> String {
     guard let question = endpoint.firstIndex(of: "?") else { return endpoint }
     return String(endpoint[..<question]) + "?<redacted>"
 }
 
 /// Hosts that http:// may be used with: the data never leaves the machine.
-let loopbackHosts: Set<String> = ["127.0.0.1", "localhost", "[::1]"]
+private let loopbackHosts: Set<String> = ["127.0.0.1", "localhost", "[::1]"]
 
 /// nil if `value` is an acceptable TELEMETRY_ENDPOINT, else the error message.
-func endpointProblem(_ value: String) -> String? {
+private func endpointProblem(_ value: String) -> String? {
     if value.isEmpty { return nil }
     let example = "https://telemetry.example.com/v1/executions"
+    let shown = ConfigurationText.quoted(redactedEndpoint(value))  // a query string might hold a token
     if value.unicodeScalars.contains(where: { $0.properties.isWhitespace || isControl($0) }) {
-        return "must be a URL without spaces or control characters (got \(quoted(value)))"
+        return "must be a URL without spaces or control characters (got \(shown))"
     }
-    let lower = asciiLowercased(value)
+    let lower = ConfigurationText.asciiLowercased(value)
     let isHTTPS = lower.hasPrefix("https://")
     guard isHTTPS || lower.hasPrefix("http://") else {
         return "must be an https:// URL such as \(example), or empty to keep data in the local store "
-            + "(got \(quoted(value)))"
+            + "(got \(shown))"
     }
     let afterScheme = value.dropFirst(isHTTPS ? 8 : 7)
     let authority = afterScheme.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
@@ -527,12 +531,12 @@ func endpointProblem(_ value: String) -> String? {
     var port: Substring?
     if authority.hasPrefix("[") {
         guard let close = authority.firstIndex(of: "]") else {
-            return "has an unterminated IPv6 address: '[' without ']' (got \(quoted(value)))"
+            return "has an unterminated IPv6 address: '[' without ']' (got \(shown))"
         }
         host = authority[...close]
         let rest = authority[authority.index(after: close)...]
         if !rest.isEmpty {
-            guard rest.hasPrefix(":") else { return "has unexpected text after the IPv6 address (got \(quoted(value)))" }
+            guard rest.hasPrefix(":") else { return "has unexpected text after the IPv6 address (got \(shown))" }
             port = rest.dropFirst()
         }
     } else if let colon = authority.firstIndex(of: ":") {
@@ -542,17 +546,17 @@ func endpointProblem(_ value: String) -> String? {
         host = authority
     }
     if host.isEmpty || host == "[]" {
-        return "has no host; expected a URL such as \(example) (got \(quoted(value)))"
+        return "has no host; expected a URL such as \(example) (got \(shown))"
     }
     if let port {
         guard let number = parseInteger(String(port)), !port.hasPrefix("+"), !port.hasPrefix("-"),
             (1...65_535).contains(number)
         else {
-            return "has an invalid port \(quoted(String(port))); a port is a number from 1 to 65535 (got \(quoted(value)))"
+            return "has an invalid port \(ConfigurationText.quoted(String(port))); a port is a number from 1 to 65535 (got \(shown))"
         }
     }
-    if !isHTTPS && !loopbackHosts.contains(asciiLowercased(String(host))) {
-        return "uses http:// with host \(quoted(String(host))), but telemetry must be encrypted in transit: use https:// "
+    if !isHTTPS && !loopbackHosts.contains(ConfigurationText.asciiLowercased(String(host))) {
+        return "uses http:// with host \(ConfigurationText.quoted(String(host))), but telemetry must be encrypted in transit: use https:// "
             + "(plain http:// is accepted only for the loopback hosts 127.0.0.1, localhost and [::1])"
     }
     return nil

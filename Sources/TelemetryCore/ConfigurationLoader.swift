@@ -240,7 +240,7 @@ public enum ConfigurationLoader {
     /// The known key closest to `name` by edit distance (case-insensitive), if it is close enough to be a
     /// plausible typo.
     public static func suggestion(for name: String) -> String? {
-        let upper = asciiUppercased(name)
+        let upper = ConfigurationText.asciiUppercased(name)
         let names = DaemonConfiguration.knownKeys.map(\.name)
         if let exact = names.first(where: { $0 == upper }) { return exact }
         var best: (name: String, distance: Int)?
@@ -272,7 +272,7 @@ private func octalMode(_ mode: UInt32) -> String {
 }
 
 /// Levenshtein distance.
-func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+private func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
     var previous = Array(0...b.count)
@@ -323,7 +323,7 @@ private struct LoadState {
             return
         }
         guard checkOtherNames else { return }
-        if asciiUppercased(name).hasPrefix(prefix) {
+        if ConfigurationText.asciiUppercased(name).hasPrefix(prefix) {
             var message = "names are case-sensitive, so this is not a telemetryd setting"
             if let suggestion = ConfigurationLoader.suggestion(for: name) { message += "; did you mean \(suggestion)?" }
             problems.append(ConfigurationProblem(severity: .error, key: name, source: source, message: message))
@@ -335,7 +335,7 @@ private struct LoadState {
             return
         }
         // Other variables (HTTPS_PROXY, NO_PROXY, ...) are allowed; flag only near-misses of our names.
-        let upper = Array(asciiUppercased(name).utf8)
+        let upper = Array(ConfigurationText.asciiUppercased(name).utf8)
         if let near = DaemonConfiguration.knownKeys.first(where: { editDistance(upper, Array($0.name.utf8)) <= 2 }) {
             problems.append(ConfigurationProblem(
                 severity: .warning, key: name, source: source,
@@ -441,9 +441,7 @@ enum EnvironmentFileParser {
             case .key:
                 if isNewline {
                     if let start = keyWhitespaceStart { key.removeSubrange(start...) }
-                    problems.append(EnvironmentFileSyntaxProblem(
-                        line: entryLine, key: nil,
-                        message: "line has no '=': expected KEY=VALUE (got \(quoted(String(decoding: key, as: UTF8.self))))"))
+                    problems.append(EnvironmentFileSyntaxProblem(line: entryLine, key: nil, message: missingEqualsMessage(key)))
                     key.removeAll(keepingCapacity: true)
                     keyWhitespaceStart = nil
                     state = .preKey
@@ -529,9 +527,7 @@ enum EnvironmentFileParser {
             break
         case .key:
             if let start = keyWhitespaceStart { key.removeSubrange(start...) }
-            problems.append(EnvironmentFileSyntaxProblem(
-                line: entryLine, key: nil,
-                message: "line has no '=': expected KEY=VALUE (got \(quoted(String(decoding: key, as: UTF8.self))))"))
+            problems.append(EnvironmentFileSyntaxProblem(line: entryLine, key: nil, message: missingEqualsMessage(key)))
         case .preValue, .valueEscape:
             finishEntry(endLine: lastLine)
         case .value:
@@ -550,6 +546,17 @@ enum EnvironmentFileParser {
         return (entries, problems)
     }
 
+    /// The message for a line without '='. The line is shown, except what follows the name of a secret key
+    /// (`TELEMETRY_API_KEY sk-…` must not end up in a log).
+    private static func missingEqualsMessage(_ line: [UInt8]) -> String {
+        let text = String(decoding: line, as: UTF8.self)
+        let firstWord = String(text.prefix { $0 != " " && $0 != "\t" && $0 != ":" })
+        let shown = DaemonConfiguration.key(named: firstWord)?.isSecret == true && firstWord != text
+            ? ConfigurationText.quoted(firstWord + " …") + ", the rest not shown"
+            : ConfigurationText.quoted(text)
+        return "line has no '=': expected KEY=VALUE (got \(shown))"
+    }
+
     /// nil for a valid variable name (`[A-Za-z_][A-Za-z0-9_]*`), else the message.
     private static func variableNameProblem(_ name: ArraySlice<UInt8>) -> String? {
         guard let first = name.first else { return "missing variable name before '='" }
@@ -558,7 +565,7 @@ enum EnvironmentFileParser {
         let valid = (isLetter(first) || first == UInt8(ascii: "_"))
             && name.allSatisfy { isLetter($0) || isDigit($0) || $0 == UInt8(ascii: "_") }
         if valid { return nil }
-        return "invalid variable name \(quoted(String(decoding: name, as: UTF8.self))): a name has only letters, "
+        return "invalid variable name \(ConfigurationText.quoted(String(decoding: name, as: UTF8.self))): a name has only letters, "
             + "digits and '_' and does not start with a digit"
     }
 }

@@ -26,18 +26,21 @@ public struct UserAnonymizer: Sendable {
     public func userID(forUID uid: UInt32) -> String {
         let message = Array((Self.messagePrefix + String(uid)).utf8)
         let mac = HMACSHA256.authenticationCode(key: key, message: message)
-        return Self.idPrefix + lowercaseHex(mac.prefix(16))
+        return Self.idPrefix + SHA256.lowercaseHex(mac.prefix(16))
     }
 }
 
-func lowercaseHex(_ bytes: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 0x0F)])
+extension SHA256 {
+    /// Lowercase hexadecimal text of `bytes`.
+    static func lowercaseHex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
-    return String(decoding: out, as: UTF8.self)
 }
 
 /// Why the installation key could not be loaded or created.

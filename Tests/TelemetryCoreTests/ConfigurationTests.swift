@@ -17,7 +17,7 @@ private func loadFile(_ contents: String, path: String = confPath, permissions: 
 
 /// A file where the assignment under test is on line 3, after a comment and a blank line.
 private func fileWithAssignment(_ key: String, _ value: String) -> String {
-    "# test file\n\n\(key)=\(quoteForEnvironmentFile(value))\nHTTPS_PROXY=http://proxy.internal:3128\n"
+    "# test file\n\n\(key)=\(ConfigurationText.quoteForEnvironmentFile(value))\nHTTPS_PROXY=http://proxy.internal:3128\n"
 }
 
 // MARK: - The key table
@@ -195,7 +195,7 @@ struct ConfigurationValueTests {
         if key == "TELEMETRY_API_KEY" {
             #expect(shown == "<set>")
         } else {
-            #expect(asciiLowercased(shown ?? "") == asciiLowercased(value))
+            #expect(ConfigurationText.asciiLowercased(shown ?? "") == ConfigurationText.asciiLowercased(value))
         }
     }
 
@@ -204,7 +204,7 @@ struct ConfigurationValueTests {
         var value: String
         /// Must appear in the message.
         var expected: String
-        var testDescription: String { "\(key)=\(quoted(value))" }
+        var testDescription: String { "\(key)=\(ConfigurationText.quoted(value))" }
 
         init(_ key: String, _ value: String, _ expected: String) {
             self.key = key
@@ -313,6 +313,17 @@ struct ConfigurationValueTests {
         let url = loadFile("TELEMETRY_ENDPOINT=https://user:hunter2@t.example.com/\n")
         #expect(url.problems.count == 1)
         #expect(!url.problems[0].description.contains("hunter2"))
+
+        let query = loadFile("TELEMETRY_ENDPOINT=ftp://t.example.com/in?token=abc123\n")
+        #expect(query.problems.count == 1)
+        #expect(!query.problems[0].description.contains("abc123"))
+        #expect(query.problems[0].description.contains("ftp://t.example.com/in?<redacted>"))
+
+        // A key written without '=' is still a secret.
+        let noEquals = loadFile("TELEMETRY_API_KEY sk-secret\n")
+        #expect(noEquals.problems.map(\.description) == [
+            "\(confPath):1: line has no '=': expected KEY=VALUE (got \"TELEMETRY_API_KEY …\", the rest not shown)"
+        ])
     }
 
     @Test("the exact sshd -t style of a message")
@@ -450,7 +461,7 @@ struct ConfigurationFileSyntaxTests {
         var key: String?
         var expected: String
         var severity: ConfigurationProblem.Severity = .error
-        var testDescription: String { quoted(contents) }
+        var testDescription: String { ConfigurationText.quoted(contents) }
     }
 
     static let syntaxErrors: [SyntaxError] = [
@@ -732,7 +743,7 @@ struct DocumentedConfigurationFileTests {
         let file = try Self.documentedFile()
         let lines = file.contents.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         for key in DaemonConfiguration.knownKeys {
-            let assignment = "#\(key.name)=\(quoteForEnvironmentFile(key.defaultValue))"
+            let assignment = "#\(key.name)=\(ConfigurationText.quoteForEnvironmentFile(key.defaultValue))"
             #expect(lines.contains(assignment), "missing line \(assignment)")
             let firstWords = key.summary.split(separator: " ").prefix(4).joined(separator: " ")
             #expect(file.contents.contains(firstWords), "summary of \(key.name) missing")

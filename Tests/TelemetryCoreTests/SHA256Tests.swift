@@ -3,7 +3,7 @@ import Testing
 @testable import TelemetryCore
 
 private func hex(_ bytes: [UInt8]) -> String {
-    lowercaseHex(bytes)
+    SHA256.lowercaseHex(bytes)
 }
 
 private func bytes(_ text: String) -> [UInt8] {
