@@ -44,6 +44,12 @@ let package = Package(
         .testTarget(name: "TelemetryWireTests", dependencies: ["TelemetryWire"]),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"]),
         .testTarget(name: "TelemetryStoreTests", dependencies: ["TelemetryStore"]),
+        .testTarget(name: "TelemetryDaemonTests", dependencies: [
+            "TelemetryDaemon", "TelemetryStore", "TelemetryCore", "TelemetryWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "TelemetryIntegrationTests", dependencies: [
             "TelemetryDaemon", "TelemetryClient",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -1,0 +1,169 @@
+import Logging
+import Testing
+@testable import TelemetryDaemon
+import TelemetryCore
+import TelemetryStore
+import TelemetryWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fresh state directory per test, removed afterwards.
+final class TemporaryDirectory {
+    let path: String
+    init() {
+        var template = Array("/tmp/telemetryd-test-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+    deinit { _ = system("rm -rf '\(path)'") }
+}
+
+struct Lines {
+    let id: ExecutionID
+    var clock: Int64 = 1_732_870_000
+
+    init(_ id: String) { self.id = ExecutionID(id)! }
+
+    mutating func next(_ kind: String, _ fields: String) -> String {
+        clock += 1
+        return #"{"v":1,"kind":"\#(kind)","execution_id":"\#(id)","ts":\#(clock)\#(fields.isEmpty ? "" : ",")\#(fields)}"#
+    }
+    mutating func start(_ script: String) -> String { next("start", #""script":"\#(script)","version":"1.0""#) }
+    mutating func info(_ message: String) -> String { next("event", #""level":"info","operation":"op","message":"\#(message)""#) }
+    mutating func end(_ code: Int) -> String { next("end", #""exit_code":\#(code)"#) }
+}
+
+func batch(_ lines: [String], uid: UInt32 = 1000) throws -> IngestBatch {
+    var batch = IngestBatch()
+    for line in lines {
+        let bytes = Array(line.utf8)
+        try bytes.withUnsafeBytes { raw in
+            guard case .record(let record) = try WireParser.parse(raw) else { Issue.record("not a record"); return }
+            batch.append(record, json: raw, sender: SenderIdentity(uid: uid, pid: 1), receivedAt: Timestamp.now())
+        }
+    }
+    return batch
+}
+
+func makeWriter(_ directory: TemporaryDirectory, counters: DaemonCounters = DaemonCounters()) throws -> (IngestWriter, TelemetryStore) {
+    let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
+    let writer = try IngestWriter(
+        store: store,
+        settings: .init(limits: AggregationLimits(), host: "test-host", commitIntervalMicroseconds: 1_000),
+        anonymizer: UserAnonymizer(key: Array(repeating: 7, count: 32)), counters: counters,
+        logger: Logger(label: "test"))
+    return (writer, store)
+}
+
+@Suite("Ingest writer")
+struct IngestWriterTests {
+    @Test("a completed execution becomes one document; flush confirms only after the commit")
+    func completedExecution() async throws {
+        let directory = TemporaryDirectory()
+        let counters = DaemonCounters()
+        let (writer, store) = try makeWriter(directory, counters: counters)
+        writer.start()
+        var lines = Lines("11111111-1111-4111-8111-111111111111")
+        writer.submit(try batch([lines.start("deploy"), lines.info("one"), lines.end(0)]))
+        let result = await writer.flush()
+        #expect((try? result.get()) != nil)
+        let document = try #require(try store.document(executionID: lines.id.description))
+        let json = try JSONValue.parse(document.body)
+        #expect(json["script_name"]?.stringValue == "deploy")
+        #expect(json["host"]?.stringValue == "test-host")
+        #expect(json["user_id"]?.stringValue?.hasPrefix("u_") == true)
+        #expect(json["user_id"]?.stringValue?.contains("1000") == false)
+        #expect(try store.statistics().journalChunkCount == 0, "a closed execution needs no journal")
+        #expect(counters.snapshot.linesAccepted == 3)
+        #expect(counters.snapshot.documentsStored == 1)
+        writer.stop()
+    }
+
+    @Test("open executions are journaled and rebuilt by recovery after a restart")
+    func recovery() async throws {
+        let directory = TemporaryDirectory()
+        var open = Lines("22222222-2222-4222-8222-222222222222")
+        var done = Lines("33333333-3333-4333-8333-333333333333")
+        do {
+            let (writer, store) = try makeWriter(directory)
+            writer.start()
+            writer.submit(try batch([open.start("long-running"), done.start("short"), open.info("before crash"), done.end(0)]))
+            _ = await writer.flush()
+            #expect(try store.statistics().journalChunkCount == 1)
+            #expect(try store.document(executionID: done.id.description) != nil)
+            writer.stop()
+        }
+        let (writer, store) = try makeWriter(directory)
+        let report = try writer.recover()
+        #expect(report.reopened == 1)
+        writer.start()
+        writer.submit(try batch([open.info("after restart"), open.end(2)]))
+        _ = await writer.flush()
+        let document = try #require(try store.document(executionID: open.id.description))
+        let json = try JSONValue.parse(document.body)
+        #expect(json["script_name"]?.stringValue == "long-running")
+        #expect(json["status"]?.stringValue == "failure")
+        #expect(json["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == ["before crash", "after restart"])
+        #expect(try store.statistics().journalChunkCount == 0, "the journal is pruned once nothing open needs it")
+        writer.stop()
+    }
+
+    @Test("lines for an execution that already closed are refused and counted")
+    func lateLines() async throws {
+        let directory = TemporaryDirectory()
+        let counters = DaemonCounters()
+        let (writer, store) = try makeWriter(directory, counters: counters)
+        writer.start()
+        var lines = Lines("44444444-4444-4444-8444-444444444444")
+        writer.submit(try batch([lines.start("s"), lines.end(0)]))
+        writer.submit(try batch([lines.info("too late")]))
+        _ = await writer.flush()
+        #expect(counters.snapshot.rejected[.executionClosed] == 1)
+        let json = try JSONValue.parse(try #require(try store.document(executionID: lines.id.description)).body)
+        #expect(json["events"]?.arrayValue?.isEmpty == true)
+        writer.stop()
+
+        // After a restart the in-memory memory of closed ids is gone: the store still refuses them.
+        let restartedCounters = DaemonCounters()
+        let (restarted, _) = try makeWriter(directory, counters: restartedCounters)
+        restarted.start()
+        restarted.submit(try batch([lines.info("much too late")]))
+        _ = await restarted.flush()
+        #expect(restartedCounters.snapshot.rejected[.executionClosed] == 1)
+        #expect(restartedCounters.snapshot.openExecutions == 0)
+        restarted.stop()
+    }
+
+    @Test("backpressure: submit reports a full queue and capacity returns once drained")
+    func backpressure() async throws {
+        let directory = TemporaryDirectory()
+        let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
+        let writer = try IngestWriter(
+            store: store,
+            settings: .init(limits: AggregationLimits(), host: "h", commitIntervalMicroseconds: 1_000, maxQueuedBytes: 1_000),
+            anonymizer: UserAnonymizer(key: Array(repeating: 1, count: 32)), counters: DaemonCounters(),
+            logger: Logger(label: "test"))
+        var lines = Lines("55555555-5555-4555-8555-555555555555")
+        var many: [String] = [lines.start("s")]
+        for index in 0..<20 { many.append(lines.info("line \(index)")) }
+        #expect(writer.submit(try batch(many)) == false, "over the limit before the writer runs")
+        await withCheckedContinuation { continuation in
+            writer.whenCapacityAvailable { continuation.resume() }
+            writer.start()
+        }
+        _ = await writer.flush()
+        writer.stop()
+    }
+
+    @Test("stop commits what was queued")
+    func stopCommits() throws {
+        let directory = TemporaryDirectory()
+        let (writer, store) = try makeWriter(directory)
+        writer.start()
+        var lines = Lines("66666666-6666-4666-8666-666666666666")
+        writer.submit(try batch([lines.start("s"), lines.end(0)]))
+        writer.stop()
+        #expect(try store.document(executionID: lines.id.description) != nil)
+    }
+}
