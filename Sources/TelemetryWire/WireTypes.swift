@@ -53,28 +53,7 @@ public struct ExecutionID: Hashable, Sendable, Comparable, CustomStringConvertib
 
     /// Parses the 36-character hyphenated form from raw UTF-8 bytes.
     public init?(utf8 bytes: UnsafeRawBufferPointer) {
-        guard bytes.count == 36 else { return nil }
-        guard bytes[8] == UInt8(ascii: "-"), bytes[13] == UInt8(ascii: "-"),
-              bytes[18] == UInt8(ascii: "-"), bytes[23] == UInt8(ascii: "-")
-        else { return nil }
-        var high: UInt64 = 0
-        var low: UInt64 = 0
-        var invalid: UInt8 = 0
-        @inline(__always) func nibble(_ byte: UInt8) -> UInt64 {
-            let digit = byte &- UInt8(ascii: "0")
-            let letter = (byte | 0x20) &- UInt8(ascii: "a")
-            let value: UInt8 = digit < 10 ? digit : (letter < 6 ? letter &+ 10 : 0xFF)
-            invalid |= value & 0xF0
-            return UInt64(value & 0x0F)
-        }
-        for offset in 0..<36 where offset != 8 && offset != 13 && offset != 18 && offset != 23 {
-            if offset < 19 {
-                high = high << 4 | nibble(bytes[offset])
-            } else {
-                low = low << 4 | nibble(bytes[offset])
-            }
-        }
-        guard invalid == 0 else { return nil }
+        guard bytes.count == 36, let (high, low) = UUIDText.parse(bytes) else { return nil }
         self.init(high: high, low: low)
     }
 }
