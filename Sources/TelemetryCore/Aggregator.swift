@@ -51,11 +51,23 @@ public struct Aggregator: Sendable {
 
     /// Applies one record. Returns the execution when this record closed it (an `end` line).
     public mutating func apply(_ accepted: AcceptedRecord) -> Execution? {
+        let id = accepted.record.executionID
+        var index = open.index(forKey: id)
+        if index == nil {
+            open[id] = Execution(id: id, senderUID: accepted.sender.uid, senderPID: accepted.sender.pid,
+                                 firstSeenAt: accepted.record.timestamp)
+            index = open.index(forKey: id)
+        }
+        guard let index else { return nil }
+        // Mutate in place: one hash lookup per line, no copy of the execution's arrays.
+        let closes = Self.fold(accepted, into: &open.values[index], limits: limits)
+        return closes ? open.remove(at: index).value : nil
+    }
+
+    /// Folds one record into its execution; returns true when the record ends the execution.
+    private static func fold(_ accepted: AcceptedRecord, into execution: inout Execution,
+                             limits: AggregationLimits) -> Bool {
         let record = accepted.record
-        let id = record.executionID
-        var execution = open.removeValue(forKey: id)
-            ?? Execution(id: id, senderUID: accepted.sender.uid, senderPID: accepted.sender.pid,
-                         firstSeenAt: record.timestamp)
         execution.lastActivity = max(execution.lastActivity, accepted.receivedAt)
         execution.firstSeenAt = min(execution.firstSeenAt, record.timestamp)
         execution.lineCount += 1
@@ -84,10 +96,9 @@ public struct Aggregator: Sendable {
             execution.exitCode = exitCode
             execution.endedAt = record.timestamp
             if let duration { execution.durationSeconds = duration }
-            return execution
+            return true
         }
-        open[id] = execution
-        return nil
+        return false
     }
 
     /// Records that the still-open executions among `ids` have lines in journal chunk `sequence`.

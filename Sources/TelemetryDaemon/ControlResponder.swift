@@ -25,7 +25,7 @@ final class ControlResponder: @unchecked Sendable {
     private let identity: Identity
     private let writer: IngestWriter
     private let counters: DaemonCounters
-    private let reader: NIOLockedValueBox<TelemetryStore>
+    private let reader: StoreReader
     private let threadPool: NIOThreadPool
 
     init(identity: Identity, writer: IngestWriter, counters: DaemonCounters, reader: TelemetryStore,
@@ -33,7 +33,7 @@ final class ControlResponder: @unchecked Sendable {
         self.identity = identity
         self.writer = writer
         self.counters = counters
-        self.reader = NIOLockedValueBox(reader)
+        self.reader = StoreReader(reader)
         self.threadPool = threadPool
     }
 
@@ -97,7 +97,7 @@ final class ControlResponder: @unchecked Sendable {
         let reader = self.reader
         return threadPool.runIfActive(eventLoop: eventLoop) {
             do {
-                return try reader.withLockedValue { try body($0) }
+                return try reader.read(body)
             } catch {
                 return Self.failure(request, "could not read the store: \(error)")
             }
@@ -165,5 +165,18 @@ final class ControlResponder: @unchecked Sendable {
         envelope(request, ok: false) { json in
             json.key("error"); json.string(message)
         }
+    }
+}
+
+/// The read-only store connection used for control requests, one request at a time.
+/// SQLite connections are not thread-safe; the lock makes this one usable from the thread pool.
+final class StoreReader: @unchecked Sendable {
+    private let lock = NIOLock()
+    private let store: TelemetryStore
+
+    init(_ store: TelemetryStore) { self.store = store }
+
+    func read<T>(_ body: (TelemetryStore) throws -> T) throws -> T {
+        try lock.withLock { try body(store) }
     }
 }

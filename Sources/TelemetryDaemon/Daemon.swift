@@ -150,19 +150,20 @@ public final class Daemon: @unchecked Sendable {
                                rejectLog: RejectLog) -> ServerBootstrap {
         let settings = self.settings
         let counters = self.counters
+        let children = self.children
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4_096, initial: 65_536, maximum: 262_144))
-            .childChannelInitializer { [weak self] channel in
+            .childChannelInitializer { channel in
                 if counters.snapshot.connectionsCurrent >= settings.maxConnections {
                     counters.update { $0.connectionsRefused += 1 }
                     return channel.close()
                 }
                 let id = ObjectIdentifier(channel)
-                self?.children.withLockedValue { $0[id] = channel }
+                children.withLockedValue { $0[id] = channel }
                 channel.closeFuture.whenComplete { _ in
-                    self?.children.withLockedValue { $0[id] = nil }
+                    children.withLockedValue { $0[id] = nil }
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(

@@ -290,13 +290,11 @@ final class IngestWriter: @unchecked Sendable {
                     continue
                 }
                 accepted += 1
-                let droppedBefore = aggregator.open[id]?.droppedEvents ?? 0
                 if let execution = aggregator.apply(record) {
-                    dropped += execution.droppedEvents - droppedBefore
+                    dropped += execution.droppedEvents
                     documents.append(document(for: execution))
                     recentlyClosed.insert(id)
                 } else {
-                    dropped += (aggregator.open[id]?.droppedEvents ?? 0) - droppedBefore
                     pending.append((batchIndex, lineIndex))
                 }
             }
@@ -318,6 +316,7 @@ final class IngestWriter: @unchecked Sendable {
             for execution in aggregator.closeIdle(now: nowStamp) {
                 logger.info("execution closed as incomplete after \(settings.limits.idleTimeoutMicroseconds / 1_000_000)s without a line",
                             metadata: ["execution_id": "\(execution.id)", "script": "\(execution.scriptName)"])
+                dropped += execution.droppedEvents
                 documents.append(document(for: execution))
                 recentlyClosed.insert(execution.id)
             }
