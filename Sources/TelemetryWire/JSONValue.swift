@@ -59,17 +59,25 @@ public enum JSONValue: Equatable, Sendable {
             let text = builder.scanner.excerpt(offset, offset + builder.scanner.nonFiniteLength, limit: 40)
             throw WireError(.nonFiniteNumber, "non-finite number \(text) at byte offset \(offset)")
         }
+        if let offset = builder.loneSurrogateOffset {
+            throw WireError(.invalidValue,
+                "lone UTF-16 surrogate escape at byte offset \(offset) (\\uD800-\\uDBFF must be followed by \\uDC00-\\uDFFF)")
+        }
         return value
     }
 
     private struct Builder {
         var scanner: JSONScanner
 
+        /// The first lone surrogate escape; reported only once the whole text is known to be JSON.
+        var loneSurrogateOffset: Int?
+
         mutating func string(_ token: JSONToken) throws(WireError) -> String {
             switch JSONStrings.decode(scanner.base, token) {
             case .success(let text): return text
             case .failure(let lone):
-                throw WireError(.invalidValue, "lone UTF-16 surrogate escape at byte offset \(lone.offset)")
+                if loneSurrogateOffset == nil { loneSurrogateOffset = lone.offset }
+                return ""
             }
         }
 

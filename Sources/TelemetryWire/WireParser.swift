@@ -200,7 +200,7 @@ struct ScannedLine {
             try scanner.expect(ASCII.colon, "':' after the member name")
             scanner.skipWhitespace()
             let hadNonFinite = scanner.hasNonFinite
-            let value = try scanner.scanValue()
+            let value = try scanner.scanValue(depth: 1)  // the line's object is the first level
             if !hadNonFinite && scanner.hasNonFinite { nonFiniteMember = (key.start, key.end) }
             record(key: key, value: value)
             scanner.skipWhitespace()
