@@ -109,6 +109,9 @@ enum WireKind: Int {
 
     var name: String { WireParser.kinds[rawValue] }
 
+    /// `an "event" line`, `a "start" line`.
+    var lineDescription: String { (self == .event || self == .end ? "an" : "a") + " \"\(name)\" line" }
+
     static func match(_ bytes: UnsafeRawBufferPointer) -> WireKind? {
         switch bytes.count {
         case 3: return bytes.equals("end") ? .end : bytes.equals("tag") ? .tag : nil
@@ -280,7 +283,7 @@ struct ScannedLine {
 
     func missing(_ field: WireField, _ kind: WireKind?) -> WireError {
         if let kind {
-            return WireError(.missingField, "field \"\(field.name)\" is required in a \"\(kind.name)\" line")
+            return WireError(.missingField, "field \"\(field.name)\" is required in \(kind.lineDescription)")
         }
         return WireError(.missingField, "field \"\(field.name)\" is required in every line")
     }
@@ -331,7 +334,7 @@ struct ScannedLine {
                 name = field.name
             }
             throw WireError(.unknownField,
-                "field \"\(name)\" is not allowed in a \"\(kind.name)\" line (allowed: \(kind.fields.map(\.name).joined(separator: ", ")))")
+                "field \"\(name)\" is not allowed in \(kind.lineDescription) (allowed: \(kind.fields.map(\.name).joined(separator: ", ")))")
         }
         if kind == .control { return .control(try controlRequest()) }
         return .record(try record(kind))
@@ -422,7 +425,7 @@ struct ScannedLine {
 
     func timestampValue() throws(WireError) -> Timestamp {
         let tsToken = token(.ts)
-        let range = "must lie in [2000-01-01T00:00:00Z, 2100-01-01T00:00:00Z)"
+        let range = "must be from 2000-01-01T00:00:00Z up to, not including, 2100-01-01T00:00:00Z"
         let microseconds: Int64
         switch tsToken.kind {
         case .number:
