@@ -126,7 +126,7 @@ done
 
 # ---- stop -------------------------------------------------------------------------------------------
 
-section "stop telemetryd (SIGTERM)"
+section "stop telemetryd (SIGTERM); its log:"
 kill -TERM "$daemon_pid"
 for ((attempt = 0; attempt < 100; attempt++)); do  # up to ~10 s
     kill -0 "$daemon_pid" 2>/dev/null || break
@@ -140,5 +140,5 @@ daemon_pid=
 cat "$log"
 
 section "demo OK"
-echo "The store is kept in $state/state: inspect it with 'sqlite3 $state/state/telemetry.db .tables',"
-echo "or run 'make demo' again (it starts from an empty demo-state/)."
+echo "The store stays in demo-state/state/ until the next 'make demo'. Query it with:"
+echo "  sqlite3 -readonly demo-state/state/telemetry.db 'SELECT execution_id, status FROM documents'"
