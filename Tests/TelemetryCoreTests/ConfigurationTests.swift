@@ -278,6 +278,15 @@ struct ConfigurationValueTests {
         BadValue("TELEMETRY_HOSTNAME", String(repeating: "h", count: 254), "at most 253 bytes"),
     ]
 
+    @Test("the bad-value table covers every daemon key")
+    func badValuesCoverEveryKey() {
+        let covered = Set(Self.badValues.map(\.key))
+        for key in DaemonConfiguration.knownKeys where !key.isClientOnly && key.name != "TELEMETRY_API_KEY_FILE" {
+            #expect(covered.contains(key.name), "no bad value tested for \(key.name)")
+        }
+        #expect(covered.contains("TELEMETRY_API_KEY_FILE"))
+    }
+
     @Test("a bad value in the file is an error with its line number and key", arguments: badValues)
     func badValueInFile(_ bad: BadValue) {
         let result = loadFile(fileWithAssignment(bad.key, bad.value))
