@@ -44,6 +44,12 @@ TELEMETRY_RETENTION_DAYS=7
 TELEMETRY_LOG_LEVEL=info
 EOF
 
+# Builds with the client spool keep it in demo-state/ too (not /var/spool/telemetryd).
+if "$bin/telemetryd" --config "$state/telemetryd.conf" --check-config 2>/dev/null | grep -q '^TELEMETRY_SPOOL_DIR='; then
+    echo "TELEMETRY_SPOOL_DIR=$state/spool" >>"$state/telemetryd.conf"
+    export TELEMETRY_SPOOL_DIR=$state/spool
+fi
+
 export PATH="$bin:$PATH"
 export TELEMETRY_SOCKET=$socket
 
