@@ -124,6 +124,7 @@ struct JSONScanner {
     mutating func skipWhitespace() {
         while pos < end {
             let byte = base[pos]
+            if byte > ASCII.space { return }  // the usual case: no whitespace at all
             guard byte == ASCII.space || byte == ASCII.tab || byte == ASCII.lineFeed || byte == ASCII.carriageReturn
             else { return }
             pos &+= 1

@@ -14,6 +14,11 @@ enum UTF8Validation {
             index &+= 8
         }
         if index == count { return nil }
+        if count >= 8 {
+            // Tail shorter than a word: check the last 8 bytes (overlapping what was already checked).
+            let word = UnsafeRawPointer(base + (count &- 8)).loadUnaligned(as: UInt64.self)
+            if word & 0x8080_8080_8080_8080 == 0 { return nil }
+        }
         return slowPath(base, count, from: index)
     }
 

@@ -54,7 +54,40 @@ enum WireField: Int, CaseIterable {
 
     static let count = 18
 
-    var name: String {
+    /// The member name as written in JSON.
+    var name: String { staticName.description }
+
+    @inline(__always) var bit: UInt32 { 1 << UInt32(rawValue) }
+
+    /// Matches a (decoded) member name. Every known name is identified by its length and first byte;
+    /// one full comparison then confirms it.
+    @inline(__always)
+    static func match(_ p: UnsafePointer<UInt8>, _ length: Int) -> WireField? {
+        let candidate: WireField
+        switch (length, p[0]) {
+        case (1, UInt8(ascii: "v")): return .v
+        case (2, UInt8(ascii: "t")): candidate = .ts
+        case (3, UInt8(ascii: "p")): candidate = .pid
+        case (3, UInt8(ascii: "k")): candidate = .key
+        case (4, UInt8(ascii: "k")): candidate = .kind
+        case (4, UInt8(ascii: "n")): candidate = .name
+        case (5, UInt8(ascii: "l")): candidate = p[4] == UInt8(ascii: "l") ? .level : .limit
+        case (5, UInt8(ascii: "v")): candidate = .value
+        case (6, UInt8(ascii: "s")): candidate = .script
+        case (7, UInt8(ascii: "v")): candidate = .version
+        case (7, UInt8(ascii: "m")): candidate = .message
+        case (7, UInt8(ascii: "r")): candidate = .request
+        case (9, UInt8(ascii: "o")): candidate = .operation
+        case (9, UInt8(ascii: "e")): candidate = .exitCode
+        case (11, UInt8(ascii: "e")): candidate = .environment
+        case (12, UInt8(ascii: "e")): candidate = .executionID
+        case (16, UInt8(ascii: "d")): candidate = .durationSeconds
+        default: return nil
+        }
+        return ByteCompare.equal(UnsafeRawPointer(p), candidate.staticName, length) ? candidate : nil
+    }
+
+    var staticName: StaticString {
         switch self {
         case .v: return "v"
         case .kind: return "kind"
@@ -76,30 +109,38 @@ enum WireField: Int, CaseIterable {
         case .limit: return "limit"
         }
     }
+}
 
-    @inline(__always) var bit: UInt32 { 1 << UInt32(rawValue) }
-
-    /// Matches a (decoded) member name.
+enum ByteCompare {
+    /// `length` bytes at `bytes` equal the ASCII literal (whose length must be `length`, at most 16),
+    /// compared with at most four loads per side.
     @inline(__always)
-    static func match(_ p: UnsafePointer<UInt8>, _ length: Int) -> WireField? {
-        @inline(__always) func equals(_ word: StaticString) -> Bool {
-            let text = word.utf8Start
-            for index in 0..<length where p[index] != text[index] { return false }
-            return true
-        }
+    static func equal(_ bytes: UnsafeRawPointer, _ literal: StaticString, _ length: Int) -> Bool {
+        guard literal.utf8CodeUnitCount == length else { return false }
+        let text = UnsafeRawPointer(literal.utf8Start)
         switch length {
-        case 1: return p[0] == UInt8(ascii: "v") ? .v : nil
-        case 2: return equals("ts") ? .ts : nil
-        case 3: return equals("pid") ? .pid : equals("key") ? .key : nil
-        case 4: return equals("kind") ? .kind : equals("name") ? .name : nil
-        case 5: return equals("level") ? .level : equals("value") ? .value : equals("limit") ? .limit : nil
-        case 6: return equals("script") ? .script : nil
-        case 7: return equals("message") ? .message : equals("version") ? .version : equals("request") ? .request : nil
-        case 9: return equals("operation") ? .operation : equals("exit_code") ? .exitCode : nil
-        case 11: return equals("environment") ? .environment : nil
-        case 12: return equals("execution_id") ? .executionID : nil
-        case 16: return equals("duration_seconds") ? .durationSeconds : nil
-        default: return nil
+        case 8...16:
+            return bytes.loadUnaligned(as: UInt64.self) == text.loadUnaligned(as: UInt64.self)
+                && bytes.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+                == text.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+        case 4...7:
+            return bytes.loadUnaligned(as: UInt32.self) == text.loadUnaligned(as: UInt32.self)
+                && bytes.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)
+                == text.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)
+        case 2...3:
+            return bytes.loadUnaligned(as: UInt16.self) == text.loadUnaligned(as: UInt16.self)
+                && bytes.loadUnaligned(fromByteOffset: length - 2, as: UInt16.self)
+                == text.loadUnaligned(fromByteOffset: length - 2, as: UInt16.self)
+        case 1:
+            return bytes.load(as: UInt8.self) == text.load(as: UInt8.self)
+        case 0:
+            return true
+        default:
+            for index in 0..<length
+            where bytes.load(fromByteOffset: index, as: UInt8.self) != text.load(fromByteOffset: index, as: UInt8.self) {
+                return false
+            }
+            return true
         }
     }
 }
@@ -564,10 +605,7 @@ extension UnsafeRawBufferPointer {
     /// Byte-wise equality with an ASCII literal.
     @inline(__always)
     func equals(_ literal: StaticString) -> Bool {
-        let length = literal.utf8CodeUnitCount
-        guard count == length else { return false }
-        let text = literal.utf8Start
-        for index in 0..<length where self[index] != text[index] { return false }
-        return true
+        guard let base = baseAddress else { return literal.utf8CodeUnitCount == 0 }
+        return ByteCompare.equal(base, literal, count)
     }
 }
