@@ -5,12 +5,14 @@ import Glibc
 /// The client's view of its environment: where the daemon is and how chatty to be.
 public struct ClientEnvironment: Sendable {
     public var socketPath: String
+    public var spoolDirectory: String
     public var quiet: Bool
     public var flushTimeoutSeconds: Double
 
     public static func current() -> ClientEnvironment {
         ClientEnvironment(
             socketPath: variable("TELEMETRY_SOCKET").flatMap { $0.isEmpty ? nil : $0 } ?? defaultSocketPath,
+            spoolDirectory: variable("TELEMETRY_SPOOL_DIR").flatMap { $0.isEmpty ? nil : $0 } ?? defaultSpoolDirectory,
             quiet: isTrue(variable("TELEMETRY_QUIET")),
             flushTimeoutSeconds: variable("TELEMETRY_FLUSH_TIMEOUT").flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? 2)
     }

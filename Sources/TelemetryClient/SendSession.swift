@@ -5,37 +5,55 @@ import Glibc
 #endif
 
 /// `telemetry send`: copies line-delimited JSON from an input descriptor to the daemon, validating each line
-/// first, and copies the daemon's replies to control lines back to an output descriptor. It serves both a
-/// one-shot pipe (`echo '{...}' | telemetry send`) and a long-lived stream (the bash library's coprocess).
+/// first, and writes one reply line to the output for each control line, in order. It serves both a one-shot
+/// pipe (`echo '{...}' | telemetry send`) and a long-lived stream (the bash library's coprocess).
+///
+/// It never blocks its producer for long: the socket is non-blocking, input is always drained, and when the
+/// daemon is unreachable or stops reading, lines go to the local spool (see `SpoolWriter`) instead. While
+/// spooling it answers control lines itself, so a script waiting for a flush reply is never left hanging.
 public struct SendSession {
     public struct Options: Sendable {
         public var socketPath: String
+        public var spoolDirectory: String = defaultSpoolDirectory
         public var quiet = false
         /// Ask the daemon to make everything durable before exiting, and wait for the answer.
         public var wait = false
         public var timeoutSeconds: Double = 2
         public var maxLineBytes = defaultMaxLineBytes
+        /// Bytes held for a daemon that stopped reading before spilling to the spool.
+        public var maxBufferedBytes = 4 << 20
         public init(socketPath: String) { self.socketPath = socketPath }
     }
 
     public struct Outcome: Sendable {
         public var linesSent = 0
+        public var linesSpooled = 0
         public var linesInvalid = 0
-        public var linesUnsent = 0
+        public var linesDropped = 0
         public var connectionProblem: String?
+        public var spoolPath: String?
         public var flushProblem: String?
-        public var ok: Bool { linesInvalid == 0 && linesUnsent == 0 && connectionProblem == nil && flushProblem == nil }
+        public var ok: Bool {
+            linesInvalid == 0 && linesDropped == 0 && linesSpooled == 0 && connectionProblem == nil && flushProblem == nil
+        }
     }
+
+    /// Who is waiting for the daemon's answer to a forwarded control line.
+    private enum ReplyTarget { case output, ownFlush }
 
     private let options: Options
     private let input: Int32
     private let output: Int32
     private var outcome = Outcome()
-    private var connection: DaemonConnection?
-    private var connectFailed = false
+    private var socket: Int32 = -1
+    private var connectAttempted = false
+    private var spool: SpoolWriter?
+    private var spoolFailed = false
     private var lineNumber = 0
+    /// Whole lines for the daemon; `outgoing[..<sent]` already went out.
     private var outgoing: [UInt8] = []
-    private var repliesExpected = 0
+    private var sent = 0
+    private var replies: [ReplyTarget] = []
     private var replyBuffer: [UInt8] = []
 
     public init(options: Options, input: Int32 = 0, output: Int32 = 1) {
@@ -48,140 +66,281 @@ public struct SendSession {
         var framer = LineFramer(maxLineBytes: options.maxLineBytes)
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var inputOpen = true
-        while inputOpen {
-            if repliesExpected > 0, let connection {
-                var descriptors = [pollfd(fd: input, events: Int16(POLLIN), revents: 0),
-                                   pollfd(fd: connection.descriptor, events: Int16(POLLIN), revents: 0)]
-                if poll(&descriptors, 2, -1) < 0 && errno != EINTR { break }
-                if descriptors[1].revents != 0 { pumpReplies(blocking: false) }
-                if descriptors[0].revents == 0 { continue }
-            }
-            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                complain("cannot read standard input: \(errnoText())")
-                break
-            }
-            if count == 0 {
-                inputOpen = false
-                framer.finish { handle($0) }
-            } else {
-                buffer.withUnsafeBytes { raw in
-                    framer.push(UnsafeRawBufferPointer(rebasing: raw[..<count])) { handle($0) }
+        var drainDeadline: Int64?
+        while true {
+            if !inputOpen {
+                if socket < 0 || (sent == outgoing.count && replies.isEmpty) { break }
+                let now = monotonicMicroseconds()
+                let deadline = drainDeadline ?? now + Int64(options.timeoutSeconds * 1_000_000)
+                drainDeadline = deadline
+                if now >= deadline {
+                    spill(reason: "telemetryd did not take the last lines within \(options.timeoutSeconds)s")
+                    break
                 }
             }
-            transmit()
+            var descriptors: [pollfd] = []
+            if inputOpen { descriptors.append(pollfd(fd: input, events: Int16(POLLIN), revents: 0)) }
+            if socket >= 0 {
+                let events = Int16(POLLIN) | (sent < outgoing.count ? Int16(POLLOUT) : 0)
+                descriptors.append(pollfd(fd: socket, events: events, revents: 0))
+            }
+            if descriptors.isEmpty { break }
+            let timeout: Int32 = inputOpen ? -1 : 50
+            if poll(&descriptors, nfds_t(descriptors.count), timeout) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for entry in descriptors where entry.revents != 0 {
+                if entry.fd == input {
+                    let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+                    if count < 0 {
+                        if errno == EINTR || errno == EAGAIN { continue }
+                        complain("cannot read standard input: \(errnoText())")
+                        inputOpen = false
+                    } else if count == 0 {
+                        inputOpen = false
+                        framer.finish { route($0) }
+                        if options.wait { requestOwnFlush() }
+                    } else {
+                        buffer.withUnsafeBytes { raw in
+                            framer.push(UnsafeRawBufferPointer(rebasing: raw[..<count])) { route($0) }
+                        }
+                    }
+                } else if entry.fd == socket {
+                    if entry.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { receiveReplies() }
+                    if socket >= 0, entry.revents & Int16(POLLOUT) != 0 { transmit() }
+                }
+            }
+            if socket >= 0, sent < outgoing.count { transmit() }
+            if socket >= 0, outgoing.count - sent > options.maxBufferedBytes {
+                spill(reason: "telemetryd stopped reading (more than \(options.maxBufferedBytes) bytes waiting)")
+            }
         }
-        if options.wait, connection != nil {
-            outgoing.append(contentsOf: Array(#"{"v":1,"kind":"control","request":"flush"}"#.utf8))
-            outgoing.append(UInt8(ascii: "\n"))
-            repliesExpected += 1
-            transmit()
-        }
-        finish()
+        finishSpool()
+        if socket >= 0 { close(socket) }
         return outcome
     }
 
-    private mutating func handle(_ framed: FramedLine) {
+    // MARK: Input lines
+
+    private mutating func route(_ framed: FramedLine) {
         lineNumber += 1
         switch framed {
         case .tooLong(let byteCount):
             outcome.linesInvalid += 1
             complain("line \(lineNumber): too_long: \(byteCount)+ bytes exceed the limit of \(options.maxLineBytes) bytes; split the message or raise TELEMETRY_MAX_LINE_BYTES on both sides")
         case .line(let bytes):
+            let message: WireMessage
             do {
-                let message = try WireParser.parse(bytes, maxLineBytes: options.maxLineBytes)
-                if case .control = message { repliesExpected += 1 }
-                outgoing.append(contentsOf: bytes)
-                outgoing.append(UInt8(ascii: "\n"))
+                message = try WireParser.parse(bytes, maxLineBytes: options.maxLineBytes)
             } catch {
                 outcome.linesInvalid += 1
                 complain("line \(lineNumber): \(error.reason.rawValue): \(error.detail) in: \(excerpt(bytes))")
+                return
             }
+            if !connectAttempted { connect() }
+            if socket >= 0 {
+                outgoing.append(contentsOf: bytes)
+                outgoing.append(UInt8(ascii: "\n"))
+                if case .control = message { replies.append(.output) }
+            } else if case .control(let request) = message {
+                answerLocally(request)
+            } else {
+                spoolLine(bytes)
+            }
+        }
+    }
+
+    private mutating func requestOwnFlush() {
+        guard socket >= 0 else { return }
+        outgoing.append(contentsOf: Array(#"{"v":1,"kind":"control","request":"flush"}"#.utf8))
+        outgoing.append(UInt8(ascii: "\n"))
+        replies.append(.ownFlush)
+    }
+
+    // MARK: Socket
+
+    private mutating func connect() {
+        connectAttempted = true
+        do {
+            let connection = try DaemonConnection(path: options.socketPath, timeoutSeconds: options.timeoutSeconds)
+            socket = dup(connection.descriptor)
+            _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(socket, F_SETFD, FD_CLOEXEC)
+        } catch {
+            outcome.connectionProblem = error.description
+            complain(error.description)
         }
     }
 
     private mutating func transmit() {
-        guard !outgoing.isEmpty else { return }
-        let lines = outgoing.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
-        defer { outgoing.removeAll(keepingCapacity: true) }
-        if connection == nil && !connectFailed {
-            do {
-                connection = try DaemonConnection(path: options.socketPath, timeoutSeconds: options.timeoutSeconds)
-            } catch {
-                connectFailed = true
-                outcome.connectionProblem = error.description
-                complain(error.description)
+        while sent < outgoing.count {
+            let written = outgoing.withUnsafeBytes {
+                Glibc.send(socket, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
             }
+            if written < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { break }
+                spill(reason: "lost the connection to telemetryd: \(errnoText())")
+                return
+            }
+            sent += written
         }
-        guard let connection else {
-            outcome.linesUnsent += lines
-            repliesExpected = 0
+        compact()
+    }
+
+    /// Drops the fully sent lines from the front, keeping a partly sent line so a spill can resend it whole.
+    private mutating func compact() {
+        guard sent > 65_536 || sent == outgoing.count else { return }
+        var cut = sent
+        while cut > 0 && outgoing[cut - 1] != UInt8(ascii: "\n") { cut -= 1 }
+        let lines = outgoing[..<cut].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        outcome.linesSent += lines
+        outgoing.removeFirst(cut)
+        sent -= cut
+    }
+
+    private mutating func receiveReplies() {
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while socket >= 0 {
+            let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count > 0 {
+                replyBuffer.append(contentsOf: buffer[..<count])
+                deliverReplies()
+                continue
+            }
+            if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
+            spill(reason: count == 0 ? "telemetryd closed the connection" : "lost the connection to telemetryd: \(errnoText())")
             return
-        }
-        do {
-            try connection.write(outgoing)
-            outcome.linesSent += lines
-        } catch {
-            outcome.linesUnsent += lines
-            outcome.connectionProblem = error.description
-            complain(error.description)
-            self.connection = nil
-            connectFailed = true
-            repliesExpected = 0
         }
     }
 
-    /// Copies complete reply lines to the output. The reply to our own `--wait` flush is checked, not copied.
-    private mutating func pumpReplies(blocking: Bool) {
-        guard let connection else { return }
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        let count = buffer.withUnsafeMutableBytes {
-            recv(connection.descriptor, $0.baseAddress, $0.count, blocking ? 0 : Int32(MSG_DONTWAIT))
-        }
-        if count <= 0 {
-            if count < 0 && (errno == EAGAIN || errno == EINTR) && !blocking { return }
-            if repliesExpected > 0 {
-                let why = count == 0 ? "closed the connection" : "did not answer in time (\(errnoText()))"
-                if options.wait { outcome.flushProblem = "telemetryd \(why) before confirming the flush" }
-                complain("telemetryd \(why); \(repliesExpected) request(s) unanswered")
-            }
-            repliesExpected = 0
-            return
-        }
-        replyBuffer.append(contentsOf: buffer[..<count])
-        while let newline = replyBuffer.firstIndex(of: UInt8(ascii: "\n")), repliesExpected > 0 {
+    private mutating func deliverReplies() {
+        while let newline = replyBuffer.firstIndex(of: UInt8(ascii: "\n")), !replies.isEmpty {
             let line = Array(replyBuffer[...newline])
             replyBuffer.removeSubrange(...newline)
-            repliesExpected -= 1
-            if repliesExpected == 0 && options.wait {
-                checkFlushReply(Array(line.dropLast()))
-            } else {
-                writeAll(output, line)
+            switch replies.removeFirst() {
+            case .output: writeAll(output, line)
+            case .ownFlush: checkFlushReply(Array(line.dropLast()))
             }
         }
     }
 
     private mutating func checkFlushReply(_ line: [UInt8]) {
-        guard let reply = try? JSONValue.parse(line) else {
-            outcome.flushProblem = "unreadable flush reply from telemetryd"
+        guard let reply = try? JSONValue.parse(line), reply["ok"]?.boolValue == true else {
+            let message = (try? JSONValue.parse(line))?["error"]?.stringValue ?? "unreadable reply"
+            outcome.flushProblem = "telemetryd could not make the lines durable: \(message)"
             complain(outcome.flushProblem!)
             return
         }
-        if reply["ok"]?.boolValue != true {
-            let message = reply["error"]?.stringValue ?? "unknown error"
-            outcome.flushProblem = "telemetryd could not make the lines durable: \(message)"
-            complain(outcome.flushProblem!)
+    }
+
+    // MARK: Spool
+
+    /// Gives up on the daemon for the rest of this process: unsent lines (from the first partly sent one)
+    /// and every later line go to the spool, in order, so no line is lost or reordered.
+    private mutating func spill(reason: String) {
+        guard socket >= 0 else { return }
+        complain("\(reason); spooling")
+        outcome.connectionProblem = reason
+        close(socket)
+        socket = -1
+        var start = sent
+        while start > 0 && outgoing[start - 1] != UInt8(ascii: "\n") { start -= 1 }
+        outcome.linesSent += outgoing[..<start].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        let unsent = outgoing[start...]
+        outgoing = []
+        sent = 0
+        var lineStart = unsent.startIndex
+        for index in unsent.indices where unsent[index] == UInt8(ascii: "\n") {
+            unsent[lineStart..<index].withContiguousStorageIfAvailable { spoolLine(UnsafeRawBufferPointer($0)) }
+            lineStart = index + 1
+        }
+        // The daemon will not answer what it was asked: answer from here, after the spool is durable.
+        let waiting = replies
+        replies = []
+        replyBuffer = []
+        for target in waiting {
+            let reply = localFlushReply(request: "flush")
+            switch target {
+            case .output: writeAll(output, reply)
+            case .ownFlush:
+                if spool == nil || spoolFailed { outcome.flushProblem = "telemetryd was unreachable and the spool failed" }
+            }
         }
     }
 
-    private mutating func finish() {
-        guard let connection else { return }
-        if repliesExpected > 0 {
-            connection.finishSending()
-            while repliesExpected > 0 { pumpReplies(blocking: true) }
+    private mutating func spoolLine(_ bytes: UnsafeRawBufferPointer) {
+        if spool == nil && !spoolFailed {
+            do {
+                spool = try SpoolWriter(directory: options.spoolDirectory)
+                outcome.spoolPath = spool?.path
+            } catch {
+                spoolFailed = true
+                complain("\(error.description); lines are lost")
+            }
         }
-        self.connection = nil
+        guard let spool, spool.hasRoom(for: bytes.count + 1) else {
+            outcome.linesDropped += 1
+            return
+        }
+        spool.append(bytes)
+        spool.append(CollectionOfOne(UInt8(ascii: "\n")))
+        outcome.linesSpooled += 1
+    }
+
+    private mutating func answerLocally(_ request: ControlRequest) {
+        switch request.command {
+        case .flush:
+            writeAll(output, localFlushReply(request: "flush"))
+        default:
+            var json = JSONWriter()
+            json.beginObject()
+            json.key("v"); json.integer(Int64(wireProtocolVersion))
+            json.key("ok"); json.bool(false)
+            json.key("request"); json.string(request.command.rawValue)
+            json.key("error"); json.string("telemetryd is unreachable at \(options.socketPath); lines are spooled locally")
+            json.endObject()
+            writeAll(output, json.bytes + [UInt8(ascii: "\n")])
+        }
+    }
+
+    /// Makes the spool durable and says so in the daemon's reply format.
+    private mutating func localFlushReply(request: String) -> [UInt8] {
+        var error: String?
+        if let spool {
+            do { try spool.sync() } catch let failure { error = failure.description }
+        } else if spoolFailed {
+            error = "telemetryd is unreachable and the spool directory \(options.spoolDirectory) is not writable"
+        }
+        var json = JSONWriter()
+        json.beginObject()
+        json.key("v"); json.integer(Int64(wireProtocolVersion))
+        json.key("ok"); json.bool(error == nil)
+        json.key("request"); json.string(request)
+        if let error {
+            json.key("error"); json.string(error)
+        } else {
+            json.key("durable"); json.bool(true)
+            json.key("spooled"); json.bool(true)
+        }
+        json.endObject()
+        return json.bytes + [UInt8(ascii: "\n")]
+    }
+
+    private mutating func finishSpool() {
+        guard let spool else { return }
+        do {
+            try spool.sync()
+        } catch {
+            complain(error.description)
+        }
+        outcome.linesDropped += spool.droppedLines
+        outcome.linesSpooled -= spool.droppedLines
+        if outcome.linesSpooled > 0 {
+            complain("\(outcome.linesSpooled) line(s) spooled to \(spool.path); telemetryd takes them in when it is back")
+        }
+        self.spool = nil
     }
 
     private func complain(_ message: String) {
@@ -193,4 +352,10 @@ public struct SendSession {
         let text = String(decoding: bytes.prefix(limit), as: UTF8.self)
         return bytes.count > limit ? text + "…" : text
     }
+}
+
+func monotonicMicroseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
 }

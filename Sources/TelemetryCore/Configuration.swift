@@ -49,6 +49,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     // Store
     /// TELEMETRY_STATE_DIR: directory of the SQLite store and the anonymization key.
     public var stateDirectory: String
+    /// TELEMETRY_SPOOL_DIR: where clients leave lines while the daemon is unreachable; the daemon takes them in.
+    public var spoolDirectory: String
     /// TELEMETRY_COMMIT_INTERVAL_MS: group-commit window in milliseconds.
     public var commitIntervalMilliseconds: Int
     /// TELEMETRY_STORE_SYNC: durability of each commit.
@@ -83,6 +85,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         executionTimeoutSeconds: 3600,
         maxEventsPerExecution: 10_000,
         stateDirectory: "/var/lib/telemetryd",
+        spoolDirectory: "/var/spool/telemetryd",
         commitIntervalMilliseconds: 10,
         storeSync: .full,
         retentionDays: 30,
@@ -257,6 +260,16 @@ private let configurationKeyTable: [ConfigurationKey] = [
             return nil
         },
         renderValue: { $0.stateDirectory }),
+    ConfigurationKey(
+        name: "TELEMETRY_SPOOL_DIR", defaultValue: DaemonConfiguration.defaults.spoolDirectory,
+        summary: "Where clients spool lines while the daemon is unreachable; the daemon takes them in and deletes them.",
+        valueSyntax: "absolute path", group: .store, isSecret: false,
+        parse: { value, configuration in
+            if let problem = absolutePathProblem(value) { return problem }
+            configuration.spoolDirectory = value
+            return nil
+        },
+        renderValue: { $0.spoolDirectory }),
     intKey(
         "TELEMETRY_COMMIT_INTERVAL_MS", \.commitIntervalMilliseconds, 1...1000, group: .store, unit: "milliseconds",
         summary: "Group-commit window: lines accepted within it are made durable by one commit."),

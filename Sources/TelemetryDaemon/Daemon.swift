@@ -25,6 +25,9 @@ public struct DaemonSettings: Sendable {
     public var maxConnections: Int = 1_024
     public var retentionDays: Int = 30
     public var hostname: String = ""
+    /// Where clients leave lines while the daemon is unreachable (TELEMETRY_SPOOL_DIR).
+    public var spoolDirectory: String = "/var/spool/telemetryd"
+    public var spoolScanIntervalSeconds: Int64 = 5
     public var shutdownGraceMilliseconds: Int = 500
 
     public init(socketPath: String, stateDirectory: String) {
@@ -95,6 +98,12 @@ public final class Daemon: @unchecked Sendable {
         }
         writer.start()
 
+        // Spooled lines were written before anything that arrives on the socket from now on: take them in first.
+        let spool = SpoolIngester(directory: settings.spoolDirectory, writer: writer, counters: counters,
+                                  logger: logger, maxLineBytes: settings.maxLineBytes)
+        spool.prepareDirectory()
+        spool.ingestAvailable()
+
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(System.coreCount, 4)))
         let threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
@@ -127,6 +136,13 @@ public final class Daemon: @unchecked Sendable {
         let statusTask = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
             self?.publishStatus()
         }
+        let spoolTask = group.next().scheduleRepeatedTask(
+            initialDelay: .seconds(settings.spoolScanIntervalSeconds), delay: .seconds(settings.spoolScanIntervalSeconds)
+        ) { _ in
+            threadPool.submit { state in
+                if case .active = state { spool.ingestAvailable() }
+            }
+        }
 
         shutdown.lock(whenValue: true)
         shutdown.unlock()
@@ -134,6 +150,7 @@ public final class Daemon: @unchecked Sendable {
         logger.notice("shutting down: no new connections; committing what clients already sent")
         notifier.stopping(status: "stopping: committing \(counters.snapshot.openExecutions) open executions")
         statusTask.cancel()
+        spoolTask.cancel()
         try? server.close().wait()
         drainConnections()
         writer.stop()

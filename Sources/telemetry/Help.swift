@@ -22,6 +22,7 @@ enum Help {
     ENVIRONMENT
       TELEMETRY_SOCKET         daemon socket (default /run/telemetryd/telemetryd.sock)
       TELEMETRY_QUIET=1        send: do not report problems on stderr
+      TELEMETRY_SPOOL_DIR      send: where lines wait while the daemon is unreachable (default /var/spool/telemetryd)
       TELEMETRY_FLUSH_TIMEOUT  seconds to wait for the daemon (default 2)
 
     EXIT STATUS
@@ -42,8 +43,11 @@ enum Help {
         is not sent. The other lines are unaffected. Replies to control lines ({"kind":"control",...}) are
         written to standard output, one line each, so a coprocess can use send as a two-way channel.
 
-        Telemetry never fails the script it observes: send exits 0 even when lines are invalid or the daemon
-        is unreachable, unless --strict is given.
+        Telemetry never fails or stalls the script it observes: send exits 0 even when lines are invalid or the
+        daemon is unreachable, unless --strict is given. When the daemon is unreachable, or stops reading, the
+        lines go to a private file in the spool directory ($TELEMETRY_SPOOL_DIR, default /var/spool/telemetryd)
+        that the daemon takes in when it is back; control lines are then answered by send itself
+        ({"ok":true,"durable":true,"spooled":true} once the spool is on disk).
 
         OPTIONS
           --wait             after the input ends, wait until the daemon holds every line durably

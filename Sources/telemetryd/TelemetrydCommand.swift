@@ -101,6 +101,7 @@ struct TelemetrydCommand: ParsableCommand {
         settings.maxConnections = configuration.maxConnections
         settings.retentionDays = configuration.retentionDays
         settings.hostname = configuration.hostname
+        settings.spoolDirectory = configuration.spoolDirectory
         return settings
     }
 
