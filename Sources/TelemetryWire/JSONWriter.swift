@@ -216,19 +216,33 @@ public struct JSONWriter: Sendable {
 
     @inline(__always)
     private mutating func appendEscaped(_ byte: UInt8) {
+        let short: UInt8
         switch byte {
-        case ASCII.quote: bytes.append(contentsOf: [ASCII.backslash, ASCII.quote])
-        case ASCII.backslash: bytes.append(contentsOf: [ASCII.backslash, ASCII.backslash])
-        case 0x0A: bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "n")])
-        case 0x0D: bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "r")])
-        case 0x09: bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "t")])
-        case 0x08: bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "b")])
-        case 0x0C: bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "f")])
+        case ASCII.quote: short = ASCII.quote
+        case ASCII.backslash: short = ASCII.backslash
+        case 0x0A: short = UInt8(ascii: "n")
+        case 0x0D: short = UInt8(ascii: "r")
+        case 0x09: short = UInt8(ascii: "t")
+        case 0x08: short = UInt8(ascii: "b")
+        case 0x0C: short = UInt8(ascii: "f")
         case 0..<0x20:
-            let hex: [UInt8] = Array("0123456789abcdef".utf8)
-            bytes.append(contentsOf: [ASCII.backslash, UInt8(ascii: "u"), ASCII.zero, ASCII.zero,
-                                      hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-        default: bytes.append(byte)
+            bytes.append(ASCII.backslash)
+            bytes.append(UInt8(ascii: "u"))
+            bytes.append(ASCII.zero)
+            bytes.append(ASCII.zero)
+            bytes.append(Self.hexDigit(byte >> 4))
+            bytes.append(Self.hexDigit(byte & 0xF))
+            return
+        default:
+            bytes.append(byte)
+            return
         }
+        bytes.append(ASCII.backslash)
+        bytes.append(short)
+    }
+
+    @inline(__always)
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? ASCII.zero + value : UInt8(ascii: "a") + value - 10
     }
 }

@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// One unit of a framed byte stream.
 public enum FramedLine {
     /// A line without its "\n" (a trailing "\r" is left for the parser to strip). The buffer is only
@@ -107,15 +99,23 @@ public struct LineFramer: Sendable {
         }
     }
 
+    /// Offset of the first "\n" in `count` bytes at `start`, eight bytes at a time (SWAR).
     @inline(__always)
-    private static func findNewline(_ start: UnsafeRawPointer, _ count: Int) -> Int? {
-        #if canImport(Glibc) || canImport(Musl) || canImport(Darwin)
-        guard let found = memchr(start, Int32(ASCII.lineFeed), count) else { return nil }
-        return UnsafeRawPointer(found) - start
-        #else
-        let bytes = start.assumingMemoryBound(to: UInt8.self)
-        for index in 0..<count where bytes[index] == ASCII.lineFeed { return index }
+    static func findNewline(_ start: UnsafeRawPointer, _ count: Int) -> Int? {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let newlines = ones &* UInt64(ASCII.lineFeed)
+        var index = 0
+        while index &+ 8 <= count {
+            let word = UInt64(littleEndian: start.loadUnaligned(fromByteOffset: index, as: UInt64.self)) ^ newlines
+            // High bit set in each zero byte; the lowest flagged byte is always a real match.
+            let found = (word &- ones) & ~word & 0x8080_8080_8080_8080
+            if found != 0 { return index &+ found.trailingZeroBitCount &>> 3 }
+            index &+= 8
+        }
+        while index < count {
+            if start.load(fromByteOffset: index, as: UInt8.self) == ASCII.lineFeed { return index }
+            index &+= 1
+        }
         return nil
-        #endif
     }
 }
