@@ -40,7 +40,7 @@ struct ConfigurationKeyTableTests {
         let daemonKeys: Set = [
             "TELEMETRY_ENABLED", "TELEMETRY_ENDPOINT", "TELEMETRY_API_KEY", "TELEMETRY_API_KEY_FILE",
             "TELEMETRY_BATCH_SIZE", "TELEMETRY_FLUSH_INTERVAL", "TELEMETRY_RETRY_ATTEMPTS", "TELEMETRY_SOCKET",
-            "TELEMETRY_STATE_DIR", "TELEMETRY_MAX_LINE_BYTES", "TELEMETRY_EXECUTION_TIMEOUT",
+            "TELEMETRY_STATE_DIR", "TELEMETRY_SPOOL_DIR", "TELEMETRY_MAX_LINE_BYTES", "TELEMETRY_EXECUTION_TIMEOUT",
             "TELEMETRY_MAX_EVENTS_PER_EXECUTION", "TELEMETRY_COMMIT_INTERVAL_MS", "TELEMETRY_STORE_SYNC",
             "TELEMETRY_MAX_CONNECTIONS", "TELEMETRY_RETENTION_DAYS", "TELEMETRY_LOG_LEVEL", "TELEMETRY_HOSTNAME",
         ]
@@ -254,6 +254,7 @@ struct ConfigurationValueTests {
         BadValue("TELEMETRY_SOCKET", "", "must be an absolute path"),
         BadValue("TELEMETRY_STATE_DIR", "var/lib/telemetryd", "must be an absolute path starting with /"),
         BadValue("TELEMETRY_STATE_DIR", "", "must be an absolute path (got an empty value)"),
+        BadValue("TELEMETRY_SPOOL_DIR", "spool", "must be an absolute path starting with /"),
         BadValue("TELEMETRY_MAX_LINE_BYTES", "255", "must be an integer between 256 and 1048576"),
         BadValue("TELEMETRY_MAX_LINE_BYTES", "1048577", "between 256 and 1048576"),
         BadValue("TELEMETRY_MAX_LINE_BYTES", "64k", "(got \"64k\")"),
