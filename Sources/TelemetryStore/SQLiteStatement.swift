@@ -63,6 +63,17 @@ public final class SQLiteStatement {
         try check(rc, index)
     }
 
+    /// Binds a BLOB that SQLite reads in place, without a copy (SQLITE_STATIC). The bytes must stay valid and
+    /// unchanged until the statement is reset after its last step *and* the parameter is rebound or cleared
+    /// (`clearBindings()`); typically: bind, step, clear, all inside `withUnsafeBytes`.
+    func bind(_ index: Int32, unsafeBorrowing bytes: UnsafeRawBufferPointer) throws(SQLiteError) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else {
+            try check(sqlite3_bind_zeroblob(handle, index, 0), index)
+            return
+        }
+        try check(sqlite3_bind_blob64(handle, index, base, UInt64(bytes.count), nil), index)
+    }
+
     /// Binds NULL: `bind(index, nil)`.
     public func bind(_ index: Int32, _ value: SQLiteNull) throws(SQLiteError) {
         try check(sqlite3_bind_null(handle, index), index)

@@ -66,10 +66,20 @@ public final class TelemetryStore {
                         INSERT INTO journal(sequence, bytes) VALUES (?1, ?2)
                         ON CONFLICT(sequence) DO UPDATE SET bytes = excluded.bytes
                         """)
-                    defer { insert.reset(); insert.clearBindings() }  // don't keep a copy of the chunk
+                    defer { insert.reset() }
                     try insert.bind(1, chunk.sequence)
-                    try insert.bind(2, chunk.bytes)
-                    _ = try insert.step()
+                    // Multi-MiB chunks: let SQLite read the bytes in place rather than copy them first.
+                    let failure: SQLiteError? = chunk.bytes.withUnsafeBytes { bytes in
+                        defer { insert.clearBindings() }  // before the buffer can go away
+                        do throws(SQLiteError) {
+                            try insert.bind(2, unsafeBorrowing: bytes)
+                            _ = try insert.step()
+                            return nil
+                        } catch {
+                            return error
+                        }
+                    }
+                    if let failure { throw failure }
                 }
                 if !batch.documents.isEmpty {
                     let insert = try statement("""
