@@ -38,17 +38,15 @@ if ((${#socket} > 107)); then  # sockaddr_un holds 107 bytes: a repository in a 
     echo "demo: the repository path is too long for a Unix socket path; using $socket"
 fi
 log=$state/telemetryd.log
-cat >"$state/telemetryd.conf" <<'EOF'
-# Configuration of the demo daemon (the socket and state directory are given as flags, which win).
+# The demo daemon's configuration file (the socket and state directory are flags, which win). The spool,
+# where clients leave lines while the daemon is unreachable, stays in demo-state/ too: the clients get the
+# same directory through their environment.
+cat >"$state/telemetryd.conf" <<EOF
 TELEMETRY_RETENTION_DAYS=7
 TELEMETRY_LOG_LEVEL=info
+TELEMETRY_SPOOL_DIR='$state/spool'
 EOF
-
-# Builds with the client spool keep it in demo-state/ too (not /var/spool/telemetryd).
-if "$bin/telemetryd" --config "$state/telemetryd.conf" --check-config 2>/dev/null | grep -q '^TELEMETRY_SPOOL_DIR='; then
-    echo "TELEMETRY_SPOOL_DIR=$state/spool" >>"$state/telemetryd.conf"
-    export TELEMETRY_SPOOL_DIR=$state/spool
-fi
+export TELEMETRY_SPOOL_DIR=$state/spool
 
 export PATH="$bin:$PATH"
 export TELEMETRY_SOCKET=$socket
