@@ -66,12 +66,11 @@ public final class TelemetryStore {
                         INSERT INTO journal(sequence, bytes) VALUES (?1, ?2)
                         ON CONFLICT(sequence) DO UPDATE SET bytes = excluded.bytes
                         """)
-                    defer { insert.reset() }
-                    try insert.bind(1, chunk.sequence)
                     // Multi-MiB chunks: let SQLite read the bytes in place rather than copy them first.
                     let failure: SQLiteError? = chunk.bytes.withUnsafeBytes { bytes in
-                        defer { insert.clearBindings() }  // before the buffer can go away
+                        defer { insert.reset(); insert.clearBindings() }  // before the buffer can go away
                         do throws(SQLiteError) {
+                            try insert.bind(1, chunk.sequence)
                             try insert.bind(2, unsafeBorrowing: bytes)
                             _ = try insert.step()
                             return nil
@@ -156,7 +155,8 @@ public final class TelemetryStore {
         }
     }
 
-    /// Calls `body` with every journal chunk, in ascending sequence (for crash recovery), in one read snapshot.
+    /// Calls `body` with every journal chunk, in ascending sequence (for crash recovery). One statement reads them
+    /// all, so they come from one snapshot (unless `body` itself writes through this store).
     /// Rethrows what `body` throws; store errors are `SQLiteError`s.
     public func forEachJournalChunk(_ body: (Int64, [UInt8]) throws -> Void) throws {
         // A statement of its own (not the cache), so that `body` may use the store.

@@ -357,6 +357,45 @@ struct TelemetryStoreTests {
         }
     }
 
+    @Test func aReaderAndTheWriterRunConcurrently() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeRecursively(directory) }
+        _ = try TelemetryStore(directory: directory)
+        let commits = 150
+        let writer = Task.detached { () throws -> Int in
+            let store = try TelemetryStore(directory: directory)
+            let chunk = [UInt8](repeating: 0x6C, count: 256 * 1024)
+            for n in 1...commits {
+                try store.commit(StoreBatch(journalChunk: (Int64(n), chunk), documents: [document(n)],
+                                            pruneJournalBelow: Int64(n) - 1))
+            }
+            return commits
+        }
+        let reader = Task.detached { () throws -> (reads: Int, monotonic: Bool, consistent: Bool) in
+            let store = try TelemetryStore(directory: directory, readOnly: true)
+            var reads = 0, last = 0, monotonic = true, consistent = true
+            while last < commits && reads < 100_000 {
+                let statistics = try store.statistics()
+                monotonic = monotonic && statistics.documentCount >= last
+                last = statistics.documentCount
+                // Each snapshot holds at most the two newest chunks, in order, each complete.
+                var sequences: [Int64] = []
+                try store.forEachJournalChunk { sequence, bytes in
+                    sequences.append(sequence)
+                    consistent = consistent && bytes.count == 256 * 1024
+                }
+                consistent = consistent && sequences.count <= 2 && sequences == sequences.sorted()
+                _ = try store.documentSummaries(limit: 5, script: nil)
+                reads += 1
+            }
+            return (reads, monotonic, consistent)
+        }
+        #expect(try await writer.value == commits)
+        let result = try await reader.value
+        #expect(result.reads < 100_000, "the reader saw every commit")
+        #expect(result.monotonic && result.consistent)
+    }
+
     @Test func aReadOnlyStoreOpensAfterTheWriterClosed() throws {
         try withTemporaryDirectory { directory in
             do {

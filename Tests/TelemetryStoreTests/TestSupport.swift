@@ -7,14 +7,19 @@ import Darwin
 
 /// A fresh directory under the system temp directory, removed (recursively) after `body`.
 func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
+    let directory = try makeTemporaryDirectory()
+    defer { removeRecursively(directory) }
+    return try body(directory)
+}
+
+/// A fresh directory under the system temp directory; the caller removes it.
+func makeTemporaryDirectory() throws -> String {
     let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
     var template = Array((base + "/telemetry-store-test.XXXXXX").utf8CString)
     guard let created = mkdtemp(&template) else {
         throw TestFailure("mkdtemp failed: errno \(errno)")
     }
-    let directory = String(cString: created)
-    defer { removeRecursively(directory) }
-    return try body(directory)
+    return String(cString: created)
 }
 
 struct TestFailure: Error, CustomStringConvertible {
