@@ -40,6 +40,7 @@ final class IngestWriter: @unchecked Sendable {
     private enum Item {
         case batch(IngestBatch)
         case flush(FlushCallback)
+        case maintenance(@Sendable (TelemetryStore) -> Void)
     }
 
     // Shared state, guarded by `condition` (value: true when there is something for the writer to do).
@@ -55,6 +56,12 @@ final class IngestWriter: @unchecked Sendable {
     private var recentlyClosed: RecentlyClosed
     private var nextSequence: Int64
     private var retryCommit: StoreBatch?
+    /// True while a failed commit holds more than its bound (4 × the queue limit) in memory.
+    private var storeBlocked: Bool {
+        guard let retryCommit else { return false }
+        let bytes = (retryCommit.journalChunk?.bytes.count ?? 0) + retryCommit.documents.reduce(0) { $0 + $1.body.count }
+        return bytes > settings.maxQueuedBytes * 4
+    }
     private var lastCommitMicroseconds: Int64 = 0
     private var lastIdleCheckMicroseconds: Int64 = 0
     private var lastRetentionMicroseconds: Int64 = 0
@@ -178,6 +185,13 @@ final class IngestWriter: @unchecked Sendable {
         condition.unlock(withValue: true)
     }
 
+    /// Runs `body` on the writer thread, the only thread that may use the writing store connection.
+    func withStore(_ body: @escaping @Sendable (TelemetryStore) -> Void) {
+        condition.lock()
+        queue.append(.maintenance(body))
+        condition.unlock(withValue: true)
+    }
+
     func flush() async -> Result<Void, FlushError> {
         await withCheckedContinuation { continuation in
             flush { continuation.resume(returning: $0) }
@@ -221,6 +235,27 @@ final class IngestWriter: @unchecked Sendable {
                 usleep(UInt32(min(waitUntil - nowMicros, 1_000_000)))
                 condition.lock()
             }
+            if storeBlocked && !stopRequested {
+                // The store keeps failing and the retained data reached its bound: stop taking batches so the
+                // backpressure reaches the clients (which spool), answer flushes at once, and retry the commit.
+                var flushes: [FlushCallback] = []
+                var maintenance: [@Sendable (TelemetryStore) -> Void] = []
+                queue.removeAll { item in
+                    switch item {
+                    case .flush(let callback): flushes.append(callback)
+                    case .maintenance(let body): maintenance.append(body)
+                    case .batch: return false
+                    }
+                    return true
+                }
+                condition.unlock(withValue: false)
+                for body in maintenance { body(store) }
+                process([])
+                let message = counters.snapshot.lastCommitError ?? "the store is failing"
+                for flush in flushes { flush(storeBlocked ? .failure(.storeFailed(message)) : .success(())) }
+                if storeBlocked { usleep(200_000) }
+                continue
+            }
             let items = queue
             queue = []
             queuedBytes = 0
@@ -242,6 +277,13 @@ final class IngestWriter: @unchecked Sendable {
                 condition.unlock(withValue: false)
                 if !leftovers.isEmpty { process(leftovers) }
                 for waiter in lateWaiters { waiter() }
+                if let lost = retryCommit {
+                    // Never silent: these lines were not confirmed to any client (flushes failed) and cannot be kept.
+                    logger.critical("stopping with data the store refused; it is lost",
+                                    metadata: ["journal_bytes": "\(lost.journalChunk?.bytes.count ?? 0)",
+                                               "documents": "\(lost.documents.count)",
+                                               "error": "\(counters.snapshot.lastCommitError ?? "")"])
+                }
                 return
             }
         }
@@ -254,6 +296,7 @@ final class IngestWriter: @unchecked Sendable {
             switch item {
             case .batch(let batch): batches.append(batch)
             case .flush(let callback): flushes.append(callback)
+            case .maintenance(let body): body(store)
             }
         }
         let nowStamp = now()

@@ -167,3 +167,52 @@ struct IngestWriterTests {
         #expect(try store.document(executionID: lines.id.description) != nil)
     }
 }
+
+@Suite("Ingest writer with a full disk")
+struct IngestWriterDiskFullTests {
+    @Test("a full store fails flushes, keeps the data, pushes back on clients, and commits once there is room")
+    func diskFull() async throws {
+        let directory = TemporaryDirectory()
+        let counters = DaemonCounters()
+        let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
+        let writer = try IngestWriter(
+            store: store,
+            settings: .init(limits: AggregationLimits(), host: "h", commitIntervalMicroseconds: 1_000, maxQueuedBytes: 4_096),
+            anonymizer: UserAnonymizer(key: Array(repeating: 3, count: 32)), counters: counters,
+            logger: Logger(label: "test"))
+        writer.start()
+        writer.withStore { store in
+            // Cap the database at its current size: every further commit fails like a full disk.
+            _ = try? store.database.execute("PRAGMA max_page_count = 1")
+        }
+        var open = Lines("77777777-7777-4777-8777-777777777777")
+        var lines = [open.start("fills-the-disk")]
+        for index in 0..<400 { lines.append(open.info("line \(index) with some padding to take room")) }
+        writer.submit(try batch(lines))
+        let failed = await writer.flush()
+        guard case .failure(.storeFailed(let message)) = failed else {
+            Issue.record("flush succeeded on a full store: \(failed)")
+            return
+        }
+        #expect(message.contains("full"))
+        #expect(counters.snapshot.commitFailures >= 1)
+        // Over the retained-data bound the writer stops taking batches: submit reports no room.
+        var closer = open
+        var accepted = 0
+        while accepted < 100, writer.submit(try batch([closer.info("more \(accepted)")])) { accepted += 1 }
+        #expect(accepted < 100, "batches pile up in the bounded queue until submit reports no room")
+
+        writer.withStore { store in _ = try? store.database.execute("PRAGMA max_page_count = 1000000") }
+        var succeeded = false
+        for _ in 0..<50 where !succeeded {
+            if case .success = await writer.flush() { succeeded = true } else { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(succeeded, "the retained data commits once the store has room")
+        writer.submit(try batch([closer.end(0)]))
+        _ = await writer.flush()
+        let document = try #require(try store.document(executionID: open.id.description))
+        let events = try JSONValue.parse(document.body)["events"]?.arrayValue ?? []
+        #expect(events.count == 400 + accepted + 1, "nothing accepted before or during the outage is lost")
+        writer.stop()
+    }
+}
