@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# bench/run.sh — telemetryd's benchmarks, side by side, in one table (figure, target, ratio, PASS/MISS).
+#
+#   make bench                                   (builds, then runs this with TELEMETRY_BIN set)
+#   TELEMETRY_BIN=<release bin dir> bash bench/run.sh
+#
+# What it measures (every target comes from the product's requirements):
+#   1. One-shot `telemetry send` of one ~280-byte event line read from a file, against util-linux
+#      `logger -T -u SOCKET` sending the same line to a stream socket. Target: telemetry <= 0.6 x logger.
+#      Also `telemetry --version`, to separate process startup from the work of sending.
+#   2. Daemon ingest: 4 concurrent `telemetry send` processes, each streaming a pre-generated file of
+#      250,000 lines (~280 bytes; executions of a start line, 98 events and an end line; every execution
+#      id distinct) until the daemon reports every line durably stored. Target >= 1,000,000 events/s.
+#      Beside it: the same files written by raw socket writers (bench/rawsend.c: no validation, so the
+#      client's cost drops out) to the daemon, and both kinds of client to bench/sink.c, a process that only
+#      reads the socket and counts newlines (the ceiling of this machine's socket path).
+#   3. Daemon RSS (/proc/PID/status): VmRSS idle after start (target <= 15 MiB) and VmHWM over the ingest
+#      run (target <= 64 MiB).
+#
+# Fairness of the one-shot comparison:
+#   - Both clients do the same job: start, read one line from stdin (redirected from the same file),
+#     connect to a Unix stream socket, write, exit. Neither waits for an answer (telemetry send without
+#     --wait returns once the line is in the socket buffer; logger never waits).
+#   - logger needs a listener: it gets bench/sink in serve mode, which accepts and discards. telemetry send
+#     gets the real telemetryd (the PASS/MISS row), since that is what a script talks to; its accept and
+#     parse cost runs on the other core while the client exits, and is not the client's wall time unless
+#     the machine is saturated. An extra row sends telemetry to the very same listener as logger, so the
+#     client-only comparison is apples to apples.
+#   - logger does slightly more work per message (it adds an RFC 3164 header: time, host name, user);
+#     telemetry send does its own extra work (it validates the line against protocol v1 before sending).
+#     That is the job each tool does, so it is part of the figure.
+#   - Timed with hyperfine (warmup, >= 200 runs, median reported). Debian 12's hyperfine 1.15 has no
+#     --input, and with -N a command's stdin is /dev/null, so the commands run through bench/execsh.c, a
+#     tiny "shell" that only redirects stdin and execs (hyperfine measures and subtracts its startup like
+#     any shell's; dash's startup varies more than the ~1 ms measured here on a busy 2-core machine).
+#     Without hyperfine (and no apt-get), a loop of N runs timed in one process is used instead.
+#
+# Knobs (environment): BENCH_RUNS (300), BENCH_WARMUP (20), BENCH_CLIENTS (4),
+# BENCH_LINES_PER_CLIENT (250000), BENCH_LINES_PER_EXECUTION (100), CC (cc).
+# BENCH_COMPARE_BIN=<dir with another telemetry build> adds info rows for that client in the one-shot
+# comparison, e.g. a fully static one:
+#   swift build -c release --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build-static --product telemetry
+#   BENCH_COMPARE_BIN=$(swift build -c release --static-swift-stdlib -Xswiftc -static-executable \
+#       --scratch-path .build-static --show-bin-path) make bench
+#
+# Everything lives under bench-state/ (gitignored), recreated each run; every process started here is
+# ended on exit. The daemon runs with an empty configuration file and no TELEMETRY_* variables, i.e. the
+# product's defaults (TELEMETRY_STORE_SYNC=full, TELEMETRY_COMMIT_INTERVAL_MS=10), except
+# TELEMETRY_SPOOL_DIR: each daemon and its clients get a spool directory under bench-state/, never the
+# system's /var/spool/telemetryd (which another daemon on this machine would take in).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+BIN=${TELEMETRY_BIN:-}
+if [ -z "$BIN" ]; then
+  BIN=$(cd "$ROOT" && swift build -c release --static-swift-stdlib --show-bin-path)
+fi
+for program in telemetry telemetryd; do
+  if [ ! -x "$BIN/$program" ]; then
+    echo "bench: $BIN/$program is missing; run \`make build\` (or set TELEMETRY_BIN to the release bin dir)" >&2
+    exit 1
+  fi
+done
+
+# Nothing from the caller's TELEMETRY_* settings may leak into the measurement (TELEMETRY_BIN is ours).
+for variable in $(compgen -e | grep '^TELEMETRY_' || true); do
+  [ "$variable" = TELEMETRY_BIN ] || unset "$variable"
+done
+
+RUNS=${BENCH_RUNS:-300}
+WARMUP=${BENCH_WARMUP:-20}
+CLIENTS=${BENCH_CLIENTS:-4}
+LINES_PER_CLIENT=${BENCH_LINES_PER_CLIENT:-250000}
+LINES_PER_EXECUTION=${BENCH_LINES_PER_EXECUTION:-100}
+CC=${CC:-cc}
+
+STATE="$ROOT/bench-state"
+rm -rf "$STATE"
+mkdir -p "$STATE/data" "$STATE/tools" "$STATE/results"
+# Unix socket paths are limited to 107 bytes: keep them short even in a deep checkout.
+if [ ${#STATE} -le 80 ]; then
+  SOCKETS="$STATE/sockets"
+  mkdir -p "$SOCKETS"
+else
+  SOCKETS=$(mktemp -d /tmp/telemetry-bench.XXXXXX)
+fi
+RESULTS="$STATE/results"
+
+STARTED_PIDS=()
+cleanup() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${STARTED_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  case "$SOCKETS" in /tmp/telemetry-bench.*) rm -rf "$SOCKETS" ;; esac
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+# ---- tools ------------------------------------------------------------------------------------------
+install_debian() {
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    say "installing $*"
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 || true
+  fi
+}
+command -v "$CC" >/dev/null || { install_debian gcc libc6-dev; CC=cc; }
+command -v logger >/dev/null || install_debian bsdutils
+command -v hyperfine >/dev/null || install_debian hyperfine
+command -v logger >/dev/null || { say "util-linux logger is required"; exit 1; }
+
+for tool in sink rawsend execsh; do
+  "$CC" -O2 -Wall -o "$STATE/tools/$tool" "$BENCH/$tool.c"
+done
+SINK="$STATE/tools/sink"
+RAWSEND="$STATE/tools/rawsend"
+EXECSH="$STATE/tools/execsh"
+
+busy_builds() { pgrep -fc 'swift-build|swift-frontend' 2>/dev/null || true; }
+BUSY_BEFORE=$(busy_builds)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- input (not timed) ------------------------------------------------------------------------------
+say "generating $CLIENTS x $LINES_PER_CLIENT lines"
+MEAN_LINE=$(python3 "$BENCH/gen.py" "$STATE/data" "$CLIENTS" "$LINES_PER_CLIENT" "$LINES_PER_EXECUTION")
+FILES=()
+for ((k = 0; k < CLIENTS; k++)); do FILES+=("$STATE/data/client-$k.jsonl"); done
+ONE="$STATE/data/one.jsonl"
+
+# ---- daemon helpers ---------------------------------------------------------------------------------
+: > "$STATE/telemetryd.conf"   # empty: the product's defaults, and no /etc/telemetryd/telemetryd.conf
+DAEMON_PID=""
+start_daemon() {   # start_daemon NAME -> DAEMON_PID, DAEMON_SOCKET
+  local name=$1
+  DAEMON_SOCKET="$SOCKETS/$name.sock"
+  DAEMON_SPOOL="$STATE/spool-$name"
+  env -i PATH="$PATH" HOME="${HOME:-/root}" TELEMETRY_SPOOL_DIR="$DAEMON_SPOOL" \
+    "$BIN/telemetryd" --config "$STATE/telemetryd.conf" --socket "$DAEMON_SOCKET" \
+    --state-dir "$STATE/$name" >"$STATE/$name.log" 2>&1 &
+  DAEMON_PID=$!
+  STARTED_PIDS+=("$DAEMON_PID")
+  local i
+  for ((i = 0; i < 200; i++)); do
+    if "$BIN/telemetry" status --socket "$DAEMON_SOCKET" --timeout 1 >/dev/null 2>&1; then
+      mkdir -p "$DAEMON_SPOOL"   # normally made by the daemon; the clients need it either way
+      return 0
+    fi
+    if ! kill -0 "$DAEMON_PID" 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  say "telemetryd did not start; its log:"
+  cat "$STATE/$name.log" >&2
+  exit 1
+}
+stop_daemon() {
+  kill "$DAEMON_PID" 2>/dev/null || true
+  wait "$DAEMON_PID" 2>/dev/null || true
+}
+mem_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
+
+# ---- 3a. idle RSS -----------------------------------------------------------------------------------
+say "starting telemetryd (fresh state dir)"
+start_daemon daemon
+sleep 1
+IDLE_RSS=$(mem_kb "$DAEMON_PID" VmRSS)
+
+# ---- 1. one-shot send vs logger -----------------------------------------------------------------------
+say "one-shot: telemetry send vs logger"
+LOGGER_SOCKET="$SOCKETS/logger.sock"
+"$SINK" "$LOGGER_SOCKET" 0 600 >"$STATE/logger-sink.out" &
+STARTED_PIDS+=("$!")
+for ((i = 0; i < 100; i++)); do [ -S "$LOGGER_SOCKET" ] && break; sleep 0.02; done
+
+CMD_TELEMETRY="$BIN/telemetry send --socket $DAEMON_SOCKET < $ONE"
+CMD_LOGGER="$(command -v logger) -T -u $LOGGER_SOCKET < $ONE"
+CMD_TELEMETRY_SINK="$BIN/telemetry send --socket $LOGGER_SOCKET < $ONE"
+CMD_VERSION="$BIN/telemetry --version"
+COMPARE=${BENCH_COMPARE_BIN:-}
+if [ -n "$COMPARE" ] && [ ! -x "$COMPARE/telemetry" ]; then
+  say "BENCH_COMPARE_BIN=$COMPARE has no telemetry binary; ignoring it"
+  COMPARE=""
+fi
+EXTRA_CMDS=()
+if [ -n "$COMPARE" ]; then
+  EXTRA_CMDS=(-n compare_telemetry "$COMPARE/telemetry send --socket $DAEMON_SOCKET < $ONE"
+              -n compare_version "$COMPARE/telemetry --version")
+fi
+# The clients spool next to the daemon that takes their spool in, never in /var/spool/telemetryd.
+export TELEMETRY_SPOOL_DIR="$DAEMON_SPOOL"
+# Each must work before it is timed (a client that fails fast would look fast).
+for cmd in "$CMD_TELEMETRY" "$CMD_LOGGER" "$CMD_TELEMETRY_SINK" "$CMD_VERSION"; do
+  if ! err=$("$EXECSH" -c "$cmd" 2>&1 >/dev/null) || [ -n "$err" ]; then
+    say "one-shot command failed: $cmd: $err"
+    exit 1
+  fi
+done
+ACCEPTED_BEFORE=$("$BIN/telemetry" status --json --socket "$DAEMON_SOCKET" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lines_accepted"])')
+case "$BIN$ONE$SOCKETS" in
+  *" "*) SHELL_FOR_TIMING=sh ;;   # execsh does not quote; a path with a blank needs a real shell
+  *) SHELL_FOR_TIMING=$EXECSH ;;
+esac
+if command -v hyperfine >/dev/null; then
+  ONESHOT_TOOL="hyperfine, --shell=$(basename "$SHELL_FOR_TIMING")"
+  hyperfine --shell="$SHELL_FOR_TIMING" --warmup "$WARMUP" --runs "$RUNS" --style none \
+    --export-json "$RESULTS/oneshot.json" \
+    -n telemetry "$CMD_TELEMETRY" -n logger "$CMD_LOGGER" \
+    -n telemetry_sink "$CMD_TELEMETRY_SINK" -n version "$CMD_VERSION" "${EXTRA_CMDS[@]}" >"$STATE/hyperfine.out" 2>&1
+else
+  ONESHOT_TOOL="loop in one process (no hyperfine)"
+  python3 - "$RESULTS/oneshot.json" "$WARMUP" "$RUNS" "$CMD_TELEMETRY" "$CMD_LOGGER" "$CMD_TELEMETRY_SINK" "$CMD_VERSION" <<'PY'
+import json, os, shlex, sys, time
+out, warmup, runs, commands = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+names = ["telemetry", "logger", "telemetry_sink", "version"]
+devnull = os.open(os.devnull, os.O_WRONLY)
+def once(cmd):
+    words = shlex.split(cmd)
+    stdin = os.devnull
+    if "<" in words:
+        stdin = words[words.index("<") + 1]
+        words = words[:words.index("<")]
+    fd = os.open(stdin, os.O_RDONLY)
+    start = time.perf_counter()
+    pid = os.posix_spawn(words[0], words, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, fd, 0), (os.POSIX_SPAWN_DUP2, devnull, 1)])
+    os.waitpid(pid, 0)
+    elapsed = time.perf_counter() - start
+    os.close(fd)
+    return elapsed
+times = {n: [] for n in names}
+for i in range(warmup + runs):          # interleaved, so background load hits every command alike
+    for n, cmd in zip(names, commands):
+        t = once(cmd)
+        if i >= warmup:
+            times[n].append(t)
+json.dump({"results": [{"command": n, "times": times[n]} for n in names]}, open(out, "w"))
+PY
+fi
+"$BIN/telemetry" flush --quiet --socket "$DAEMON_SOCKET" --timeout 10
+ACCEPTED_AFTER=$("$BIN/telemetry" status --json --socket "$DAEMON_SOCKET" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lines_accepted"])')
+ONESHOT_DELIVERED=$((ACCEPTED_AFTER - ACCEPTED_BEFORE))
+ONESHOT_EXPECTED=$((WARMUP + RUNS))
+[ -n "$COMPARE" ] && ONESHOT_EXPECTED=$((2 * (WARMUP + RUNS)))
+unset TELEMETRY_SPOOL_DIR
+
+# ---- 2. ingest, and 3b. peak RSS ----------------------------------------------------------------------
+say "ingest: $CLIENTS x telemetry send -> telemetryd"
+python3 "$BENCH/ingest.py" daemon --socket "$DAEMON_SOCKET" --pid "$DAEMON_PID" --telemetry "$BIN" \
+  --spool-dir "$DAEMON_SPOOL" --clients telemetry --rawsend "$RAWSEND" "${FILES[@]}" >"$RESULTS/ingest-telemetry-daemon.json"
+PEAK_HWM=$(mem_kb "$DAEMON_PID" VmHWM)
+sleep 2
+AFTER_RSS=$(mem_kb "$DAEMON_PID" VmRSS)
+PEAK_HWM=$(mem_kb "$DAEMON_PID" VmHWM)
+stop_daemon
+
+say "ingest: $CLIENTS x raw writer -> telemetryd"
+start_daemon daemon-raw
+python3 "$BENCH/ingest.py" daemon --socket "$DAEMON_SOCKET" --pid "$DAEMON_PID" --telemetry "$BIN" \
+  --spool-dir "$DAEMON_SPOOL" --clients raw --rawsend "$RAWSEND" "${FILES[@]}" >"$RESULTS/ingest-raw-daemon.json"
+RAW_HWM=$(mem_kb "$DAEMON_PID" VmHWM)
+stop_daemon
+
+say "ceiling: newline-counting sink"
+mkdir -p "$STATE/spool-sink"   # lines that clients spool here are counted, never taken in
+python3 "$BENCH/ingest.py" sink --socket "$SOCKETS/sink.sock" --sink "$SINK" --telemetry "$BIN" \
+  --spool-dir "$STATE/spool-sink" --clients telemetry --rawsend "$RAWSEND" "${FILES[@]}" >"$RESULTS/ingest-telemetry-sink.json"
+python3 "$BENCH/ingest.py" sink --socket "$SOCKETS/sink.sock" --sink "$SINK" --telemetry "$BIN" \
+  --spool-dir "$STATE/spool-sink" --clients raw --rawsend "$RAWSEND" "${FILES[@]}" >"$RESULTS/ingest-raw-sink.json"
+
+BUSY_AFTER=$(busy_builds)
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+cat >"$RESULTS/rss.json" <<EOF
+{"idle_rss_kb": $IDLE_RSS, "peak_hwm_kb": $PEAK_HWM, "after_rss_kb": $AFTER_RSS, "after_delay_s": 2, "raw_hwm_kb": $RAW_HWM}
+EOF
+cat >"$RESULTS/env.json" <<EOF
+{"oneshot": {"telemetry": "telemetry", "logger": "logger", "telemetry_sink": "telemetry_sink", "version": "version"},
+ "oneshot_tool": "$ONESHOT_TOOL", "compare_bin": "$COMPARE"}
+EOF
+
+# ---- report -------------------------------------------------------------------------------------------
+echo
+REVISION=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+echo "telemetryd benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), revision $REVISION, $(nproc) cores, binaries: $BIN (telemetryd built $(date -u -r "$BIN/telemetryd" +%H:%MZ))"
+echo "input: $CLIENTS x $LINES_PER_CLIENT lines, mean $MEAN_LINE bytes, $LINES_PER_EXECUTION lines per execution; one-shot line $(wc -c <"$ONE") bytes"
+python3 "$BENCH/report.py" "$RESULTS"
+echo "one-shot lines the daemon accepted during the timing: $ONESHOT_DELIVERED (expected $ONESHOT_EXPECTED: warmup + runs per telemetry command)"
+if [ "$BUSY_BEFORE" -gt 0 ] || [ "$BUSY_AFTER" -gt 0 ]; then
+  echo "WARNING: Swift builds were running during the bench ($BUSY_BEFORE before, $BUSY_AFTER after; load $LOAD_BEFORE -> $LOAD_AFTER): figures may be disturbed; re-run when the machine is quiet."
+else
+  echo "load average: $LOAD_BEFORE -> $LOAD_AFTER; no Swift builds seen before or after."
+fi
+echo "details: $RESULTS/*.json, $STATE/hyperfine.out"
