@@ -752,14 +752,15 @@ final class NotifySocket: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket(): \(String(cString: strerror(errno)))") }
-        let result = try RawClient.withAddress(path) { address, length in bind(fd, address, length) }
+        let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw HarnessError("socket(): \(String(cString: strerror(errno)))") }
+        let result = try RawClient.withAddress(path) { address, length in bind(descriptor, address, length) }
         guard result == 0 else {
             let code = errno
-            close(fd)
+            close(descriptor)
             throw HarnessError("bind(\(path)): \(String(cString: strerror(code)))")
         }
+        fd = descriptor
     }
 
     deinit { close(fd) }

@@ -67,8 +67,8 @@ struct LifecycleTests {
             dir.remove()
         }
         try await daemon.start()
-        let complete = (0..<12).map { _ in newExecutionID() }
-        let open = (0..<12).map { _ in newExecutionID() }
+        let complete = (0..<40).map { _ in newExecutionID() }
+        let open = (0..<40).map { _ in newExecutionID() }
 
         // While the daemon is not scheduled, the kernel completes the connections and takes the lines.
         daemon.signal(SIGSTOP)

@@ -30,10 +30,6 @@ struct RecoveryTests {
         #expect(flush.stdout.contains("flushed"), "\(flush)")
     }
 
-    static func documentOrNil(_ daemon: DaemonProcess, _ id: String) async throws -> [String: Any]? {
-        try await daemon.document(id)
-    }
-
     @Test("kill -9 three times: complete executions survive, open ones are rebuilt from the journal")
     func killNineThreeTimes() async throws {
         let dir = try TempDir("crash")
