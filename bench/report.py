@@ -47,19 +47,22 @@ def rate(value):
 
 env = load("env.json") or {}
 
-# 1. One-shot send vs logger.
+# 1. One-shot send vs logger. Every figure is net of the "baseline" command (execsh alone, see run.sh).
 oneshot = load("oneshot.json")
 if oneshot:
-    by_name = {r["command_name"] if "command_name" in r else r["command"]: r for r in oneshot["results"]}
+    by_name = {r["command"]: r for r in oneshot["results"]}
+    tool = env.get("oneshot_tool", "hyperfine")
+    base = by_name.get("baseline")
+    base_median = statistics.median(base["times"]) if base else 0.0
 
     def stats(key):
-        r = by_name.get(env["oneshot"].get(key, key))
+        r = by_name.get(key)
         if r is None:
             return None
         times = r["times"]
-        return statistics.median(times), statistics.fmean(times), statistics.pstdev(times), len(times)
+        return (statistics.median(times) - base_median, statistics.fmean(times) - base_median,
+                statistics.pstdev(times), len(times))
 
-    tool = env.get("oneshot_tool", "hyperfine")
     logger_median = stats("logger")[0]
     for key, label, is_target in [
         ("telemetry", "one-shot `telemetry send` -> telemetryd", True),
@@ -72,7 +75,9 @@ if oneshot:
         if stats(key) is None:
             continue
         median, mean, sd, n = stats(key)
-        notes = "median of %d runs; mean %s ± %s (%s)" % (n, ms(mean), ms(sd), tool)
+        notes = "median of %d runs; mean %s, sd %s" % (n, ms(mean), ms(sd))
+        if key == "telemetry":
+            notes += "; net of the spawn baseline, %s (%s)" % (ms(base_median), tool)
         ratio = "%.2f x logger" % (median / logger_median)
         if is_target:
             row(label, ms(median), "<= 0.6 x logger = %s" % ms(0.6 * logger_median), ratio,
@@ -94,7 +99,7 @@ for name, label, is_target in [
 ]:
     r = load(name)
     if r is None:
-        row(label, "not run", "", "", "MISS" if is_target else "info")
+        row(label, "not run", "", "", "MISS" if is_target else "info", "BENCH_SKIP_INGEST=1" if is_target else "")
         continue
     lines = r["lines"]
     notes = "%d lines in %.2f s; client CPU %.2f us/line" % (r["stored"], r["seconds"], r["client_cpu"] / lines * 1e6)
@@ -113,6 +118,7 @@ for name, label, is_target in [
 # 3. RSS.
 rss = load("rss.json") or {}
 MiB = 1024.0
+rss = {k: v for k, v in rss.items() if v is not None}
 if "idle_rss_kb" in rss:
     v = rss["idle_rss_kb"] / MiB
     row("daemon RSS idle after start (VmRSS)", "%.1f MiB" % v, "<= 15 MiB", "%.2f" % (v / 15),

@@ -29,14 +29,17 @@
 #   - logger does slightly more work per message (it adds an RFC 3164 header: time, host name, user);
 #     telemetry send does its own extra work (it validates the line against protocol v1 before sending).
 #     That is the job each tool does, so it is part of the figure.
-#   - Timed with hyperfine (warmup, >= 200 runs, median reported). Debian 12's hyperfine 1.15 has no
-#     --input, and with -N a command's stdin is /dev/null, so the commands run through bench/execsh.c, a
-#     tiny "shell" that only redirects stdin and execs (hyperfine measures and subtracts its startup like
-#     any shell's; dash's startup varies more than the ~1 ms measured here on a busy 2-core machine).
-#     Without hyperfine (and no apt-get), a loop of N runs timed in one process is used instead.
+#   - Timed with hyperfine -N (warmup, >= 200 runs, medians). Debian 12's hyperfine 1.15 has no --input
+#     and gives -N commands /dev/null as stdin, so every command runs as `execsh FILE PROGRAM ARG...`
+#     (bench/execsh.c: opens FILE as stdin, then execs PROGRAM), and a "baseline" command, execsh alone,
+#     is timed the same way; its median is subtracted from every other median. (Hyperfine's own shell
+#     mode subtracts a shell-startup figure measured once up front, which on this busy 2-core machine
+#     varied by more than the ~1 ms measured.) Without hyperfine (and no apt-get), an interleaved loop of
+#     the same commands timed in one process is used instead.
 #
 # Knobs (environment): BENCH_RUNS (300), BENCH_WARMUP (20), BENCH_CLIENTS (4),
-# BENCH_LINES_PER_CLIENT (250000), BENCH_LINES_PER_EXECUTION (100), CC (cc).
+# BENCH_LINES_PER_CLIENT (250000), BENCH_LINES_PER_EXECUTION (100), CC (cc),
+# BENCH_SKIP_INGEST=1 (one-shot and idle RSS only).
 # BENCH_COMPARE_BIN=<dir with another telemetry build> adds info rows for that client in the one-shot
 # comparison, e.g. a fully static one:
 #   swift build -c release --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build-static --product telemetry
@@ -116,9 +119,12 @@ command -v logger >/dev/null || install_debian bsdutils
 command -v hyperfine >/dev/null || install_debian hyperfine
 command -v logger >/dev/null || { say "util-linux logger is required"; exit 1; }
 
-for tool in sink rawsend execsh; do
+for tool in sink rawsend; do
   "$CC" -O2 -Wall -o "$STATE/tools/$tool" "$BENCH/$tool.c"
 done
+# Static when libc.a is there: the smaller its own start-up, the smaller the baseline subtracted.
+"$CC" -O2 -Wall -static -o "$STATE/tools/execsh" "$BENCH/execsh.c" 2>/dev/null ||
+  "$CC" -O2 -Wall -o "$STATE/tools/execsh" "$BENCH/execsh.c"
 SINK="$STATE/tools/sink"
 RAWSEND="$STATE/tools/rawsend"
 EXECSH="$STATE/tools/execsh"
@@ -128,6 +134,7 @@ BUSY_BEFORE=$(busy_builds)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- input (not timed) ------------------------------------------------------------------------------
+[ "${BENCH_SKIP_INGEST:-0}" = 1 ] && LINES_PER_CLIENT=$LINES_PER_EXECUTION
 say "generating $CLIENTS x $LINES_PER_CLIENT lines"
 MEAN_LINE=$(python3 "$BENCH/gen.py" "$STATE/data" "$CLIENTS" "$LINES_PER_CLIENT" "$LINES_PER_EXECUTION")
 FILES=()
@@ -178,66 +185,59 @@ LOGGER_SOCKET="$SOCKETS/logger.sock"
 STARTED_PIDS+=("$!")
 for ((i = 0; i < 100; i++)); do [ -S "$LOGGER_SOCKET" ] && break; sleep 0.02; done
 
-CMD_TELEMETRY="$BIN/telemetry send --socket $DAEMON_SOCKET < $ONE"
-CMD_LOGGER="$(command -v logger) -T -u $LOGGER_SOCKET < $ONE"
-CMD_TELEMETRY_SINK="$BIN/telemetry send --socket $LOGGER_SOCKET < $ONE"
-CMD_VERSION="$BIN/telemetry --version"
+# Each command runs as `execsh STDIN_FILE PROGRAM ARG...` (see bench/execsh.c); "baseline" is execsh alone,
+# and report.py subtracts its median from every other median.
+q() { printf '%q' "$1"; }
+NAMES=(baseline telemetry logger telemetry_sink version)
+COMMANDS=(
+  "$(q "$EXECSH") /dev/null"
+  "$(q "$EXECSH") $(q "$ONE") $(q "$BIN/telemetry") send --socket $(q "$DAEMON_SOCKET")"
+  "$(q "$EXECSH") $(q "$ONE") $(q "$(command -v logger)") -T -u $(q "$LOGGER_SOCKET")"
+  "$(q "$EXECSH") $(q "$ONE") $(q "$BIN/telemetry") send --socket $(q "$LOGGER_SOCKET")"
+  "$(q "$EXECSH") /dev/null $(q "$BIN/telemetry") --version"
+)
 COMPARE=${BENCH_COMPARE_BIN:-}
 if [ -n "$COMPARE" ] && [ ! -x "$COMPARE/telemetry" ]; then
   say "BENCH_COMPARE_BIN=$COMPARE has no telemetry binary; ignoring it"
   COMPARE=""
 fi
-EXTRA_CMDS=()
 if [ -n "$COMPARE" ]; then
-  EXTRA_CMDS=(-n compare_telemetry "$COMPARE/telemetry send --socket $DAEMON_SOCKET < $ONE"
-              -n compare_version "$COMPARE/telemetry --version")
+  NAMES+=(compare_telemetry compare_version)
+  COMMANDS+=("$(q "$EXECSH") $(q "$ONE") $(q "$COMPARE/telemetry") send --socket $(q "$DAEMON_SOCKET")"
+             "$(q "$EXECSH") /dev/null $(q "$COMPARE/telemetry") --version")
 fi
 # The clients spool next to the daemon that takes their spool in, never in /var/spool/telemetryd.
 export TELEMETRY_SPOOL_DIR="$DAEMON_SPOOL"
 # Each must work before it is timed (a client that fails fast would look fast).
-for cmd in "$CMD_TELEMETRY" "$CMD_LOGGER" "$CMD_TELEMETRY_SINK" "$CMD_VERSION"; do
-  if ! err=$("$EXECSH" -c "$cmd" 2>&1 >/dev/null) || [ -n "$err" ]; then
+for cmd in "${COMMANDS[@]}"; do
+  if ! err=$(eval "$cmd" 2>&1 >/dev/null) || [ -n "$err" ]; then
     say "one-shot command failed: $cmd: $err"
     exit 1
   fi
 done
+"$BIN/telemetry" flush --quiet --socket "$DAEMON_SOCKET" --timeout 10
 ACCEPTED_BEFORE=$("$BIN/telemetry" status --json --socket "$DAEMON_SOCKET" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lines_accepted"])')
-case "$BIN$ONE$SOCKETS" in
-  *" "*) SHELL_FOR_TIMING=sh ;;   # execsh does not quote; a path with a blank needs a real shell
-  *) SHELL_FOR_TIMING=$EXECSH ;;
-esac
 if command -v hyperfine >/dev/null; then
-  ONESHOT_TOOL="hyperfine, --shell=$(basename "$SHELL_FOR_TIMING")"
-  hyperfine --shell="$SHELL_FOR_TIMING" --warmup "$WARMUP" --runs "$RUNS" --style none \
-    --export-json "$RESULTS/oneshot.json" \
-    -n telemetry "$CMD_TELEMETRY" -n logger "$CMD_LOGGER" \
-    -n telemetry_sink "$CMD_TELEMETRY_SINK" -n version "$CMD_VERSION" "${EXTRA_CMDS[@]}" >"$STATE/hyperfine.out" 2>&1
+  ONESHOT_TOOL="hyperfine -N"
+  HYPERFINE_ARGS=()
+  for i in "${!NAMES[@]}"; do HYPERFINE_ARGS+=(-n "${NAMES[$i]}" "${COMMANDS[$i]}"); done
+  hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --style none --export-json "$RESULTS/oneshot.json" \
+    "${HYPERFINE_ARGS[@]}" >"$STATE/hyperfine.out" 2>&1
 else
-  ONESHOT_TOOL="loop in one process (no hyperfine)"
-  python3 - "$RESULTS/oneshot.json" "$WARMUP" "$RUNS" "$CMD_TELEMETRY" "$CMD_LOGGER" "$CMD_TELEMETRY_SINK" "$CMD_VERSION" <<'PY'
+  ONESHOT_TOOL="interleaved loop in one process (no hyperfine)"
+  python3 - "$RESULTS/oneshot.json" "$WARMUP" "$RUNS" "${#NAMES[@]}" "${NAMES[@]}" "${COMMANDS[@]}" <<'PY'
 import json, os, shlex, sys, time
-out, warmup, runs, commands = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
-names = ["telemetry", "logger", "telemetry_sink", "version"]
+out, warmup, runs, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+names, commands = sys.argv[5:5 + count], [shlex.split(c) for c in sys.argv[5 + count:]]
 devnull = os.open(os.devnull, os.O_WRONLY)
-def once(cmd):
-    words = shlex.split(cmd)
-    stdin = os.devnull
-    if "<" in words:
-        stdin = words[words.index("<") + 1]
-        words = words[:words.index("<")]
-    fd = os.open(stdin, os.O_RDONLY)
-    start = time.perf_counter()
-    pid = os.posix_spawn(words[0], words, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, fd, 0), (os.POSIX_SPAWN_DUP2, devnull, 1)])
-    os.waitpid(pid, 0)
-    elapsed = time.perf_counter() - start
-    os.close(fd)
-    return elapsed
 times = {n: [] for n in names}
 for i in range(warmup + runs):          # interleaved, so background load hits every command alike
-    for n, cmd in zip(names, commands):
-        t = once(cmd)
+    for name, argv in zip(names, commands):
+        start = time.perf_counter()
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
+        os.waitpid(pid, 0)
         if i >= warmup:
-            times[n].append(t)
+            times[name].append(time.perf_counter() - start)
 json.dump({"results": [{"command": n, "times": times[n]} for n in names]}, open(out, "w"))
 PY
 fi
@@ -249,6 +249,8 @@ ONESHOT_EXPECTED=$((WARMUP + RUNS))
 unset TELEMETRY_SPOOL_DIR
 
 # ---- 2. ingest, and 3b. peak RSS ----------------------------------------------------------------------
+PEAK_HWM=null AFTER_RSS=null RAW_HWM=null
+if [ "${BENCH_SKIP_INGEST:-0}" != 1 ]; then
 say "ingest: $CLIENTS x telemetry send -> telemetryd"
 python3 "$BENCH/ingest.py" daemon --socket "$DAEMON_SOCKET" --pid "$DAEMON_PID" --telemetry "$BIN" \
   --spool-dir "$DAEMON_SPOOL" --clients telemetry --rawsend "$RAWSEND" "${FILES[@]}" >"$RESULTS/ingest-telemetry-daemon.json"
@@ -271,6 +273,7 @@ python3 "$BENCH/ingest.py" sink --socket "$SOCKETS/sink.sock" --sink "$SINK" --t
   --spool-dir "$STATE/spool-sink" --clients telemetry --rawsend "$RAWSEND" "${FILES[@]}" >"$RESULTS/ingest-telemetry-sink.json"
 python3 "$BENCH/ingest.py" sink --socket "$SOCKETS/sink.sock" --sink "$SINK" --telemetry "$BIN" \
   --spool-dir "$STATE/spool-sink" --clients raw --rawsend "$RAWSEND" "${FILES[@]}" >"$RESULTS/ingest-raw-sink.json"
+fi
 
 BUSY_AFTER=$(busy_builds)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -279,8 +282,7 @@ cat >"$RESULTS/rss.json" <<EOF
 {"idle_rss_kb": $IDLE_RSS, "peak_hwm_kb": $PEAK_HWM, "after_rss_kb": $AFTER_RSS, "after_delay_s": 2, "raw_hwm_kb": $RAW_HWM}
 EOF
 cat >"$RESULTS/env.json" <<EOF
-{"oneshot": {"telemetry": "telemetry", "logger": "logger", "telemetry_sink": "telemetry_sink", "version": "version"},
- "oneshot_tool": "$ONESHOT_TOOL", "compare_bin": "$COMPARE"}
+{"oneshot_tool": "$ONESHOT_TOOL", "compare_bin": "$COMPARE"}
 EOF
 
 # ---- report -------------------------------------------------------------------------------------------
