@@ -99,11 +99,11 @@ public struct SendSession {
                         inputOpen = false
                     } else if count == 0 {
                         inputOpen = false
-                        framer.finish { route($0) }
+                        framer.finish { route($0, number: $1) }
                         if options.wait { requestOwnFlush() }
                     } else {
                         buffer.withUnsafeBytes { raw in
-                            framer.push(UnsafeRawBufferPointer(rebasing: raw[..<count])) { route($0) }
+                            framer.push(UnsafeRawBufferPointer(rebasing: raw[..<count])) { route($0, number: $1) }
                         }
                     }
                 } else if entry.fd == socket {
@@ -123,8 +123,8 @@ public struct SendSession {
 
     // MARK: Input lines
 
-    private mutating func route(_ framed: FramedLine) {
-        lineNumber += 1
+    private mutating func route(_ framed: FramedLine, number: Int) {
+        lineNumber = number
         switch framed {
         case .tooLong(let byteCount):
             outcome.linesInvalid += 1

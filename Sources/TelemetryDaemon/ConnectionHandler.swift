@@ -59,7 +59,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        framer.finish { handle($0, context: context) }
+        framer.finish { handle($0, number: $1, context: context) }
         handOff(context: context)
         counters.update { $0.connectionsCurrent -= 1 }
         context.fireChannelInactive()
@@ -67,8 +67,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        let count = buffer.readableBytes
+        counters.update { $0.bytesRead += count }
         buffer.withUnsafeReadableBytes { bytes in
-            framer.push(bytes) { handle($0, context: context) }
+            framer.push(bytes) { handle($0, number: $1, context: context) }
         }
     }
 
@@ -80,7 +82,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
             // The client finished sending; keep the connection for pending replies, then close it.
-            framer.finish { handle($0, context: context) }
+            framer.finish { handle($0, number: $1, context: context) }
             handOff(context: context)
             let done = lastReply ?? context.eventLoop.makeSucceededVoidFuture()
             let channel = context.channel
@@ -96,8 +98,8 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     // MARK: Lines
 
-    private func handle(_ framed: FramedLine, context: ChannelHandlerContext) {
-        lineNumber += 1
+    private func handle(_ framed: FramedLine, number: Int, context: ChannelHandlerContext) {
+        lineNumber = number
         switch framed {
         case .tooLong(let byteCount):
             reject(WireError(.tooLong, "line of \(byteCount)+ bytes exceeds TELEMETRY_MAX_LINE_BYTES=\(maxLineBytes)"),
@@ -117,6 +119,11 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
             } catch {
                 reject(error, excerpt: bytes)
+                if Self.mentionsControl(bytes) {
+                    // A client waiting for an answer must not wait out its timeout: say what was wrong.
+                    handOff(context: context)
+                    replyRefused(error, line: lineNumber, context: context)
+                }
             }
         }
     }
@@ -151,10 +158,33 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    static func mentionsControl(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let needle = Array(#""control""#.utf8)
+        guard bytes.count >= needle.count else { return false }
+        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] {
+            if (1..<needle.count).allSatisfy({ bytes[start + $0] == needle[$0] }) { return true }
+        }
+        return false
+    }
+
+    private func replyRefused(_ error: WireError, line: Int, context: ChannelHandlerContext) {
+        var json = JSONWriter()
+        json.beginObject()
+        json.key("v"); json.integer(Int64(wireProtocolVersion))
+        json.key("ok"); json.bool(false)
+        json.key("error"); json.string("line \(line) refused: \(error.reason.rawValue): \(error.detail)")
+        json.endObject()
+        let bytes = json.bytes
+        enqueueReply(context.eventLoop.makeSucceededFuture(bytes), context: context)
+    }
+
     private func respond(to request: ControlRequest, context: ChannelHandlerContext) {
+        enqueueReply(control.reply(to: request, on: context.eventLoop), context: context)
+    }
+
+    private func enqueueReply(_ reply: EventLoopFuture<[UInt8]>, context: ChannelHandlerContext) {
         let channel = context.channel
         let previous = lastReply ?? context.eventLoop.makeSucceededVoidFuture()
-        let reply = control.reply(to: request, on: context.eventLoop)
         let written = previous.flatMap { reply }.flatMap { bytes -> EventLoopFuture<Void> in
             var buffer = channel.allocator.buffer(capacity: bytes.count + 1)
             buffer.writeBytes(bytes)

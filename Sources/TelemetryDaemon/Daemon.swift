@@ -28,7 +28,8 @@ public struct DaemonSettings: Sendable {
     /// Where clients leave lines while the daemon is unreachable (TELEMETRY_SPOOL_DIR).
     public var spoolDirectory: String = "/var/spool/telemetryd"
     public var spoolScanIntervalSeconds: Int64 = 5
-    public var shutdownGraceMilliseconds: Int = 500
+    /// Bound on reading what clients already sent after SIGTERM, before connections are closed.
+    public var shutdownGraceMilliseconds: Int = 2_000
 
     public init(socketPath: String, stateDirectory: String) {
         self.socketPath = socketPath
@@ -99,10 +100,13 @@ public final class Daemon: @unchecked Sendable {
         writer.start()
 
         // Spooled lines were written before anything that arrives on the socket from now on: take them in first.
-        let spool = SpoolIngester(directory: settings.spoolDirectory, writer: writer, counters: counters,
+        let spool = SpoolIngester(directory: settings.spoolDirectory, socketPath: settings.socketPath,
+                                  enabled: settings.enabled, writer: writer, counters: counters,
                                   logger: logger, maxLineBytes: settings.maxLineBytes)
         spool.prepareDirectory()
-        spool.ingestAvailable()
+        // Spool files can be large and the store slow: keep them off the pool that answers control requests.
+        let spoolPool = NIOThreadPool(numberOfThreads: 1)
+        spoolPool.start()
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(System.coreCount, 4)))
         let threadPool = NIOThreadPool(numberOfThreads: 1)
@@ -117,11 +121,17 @@ public final class Daemon: @unchecked Sendable {
         let server: Channel
         do {
             try SocketPath.prepare(settings.socketPath)
+            // Bind without accepting: spooled lines were written before anything that arrives on the socket
+            // from now on, so they go first; clients wait in the backlog meanwhile.
             server = try makeBootstrap(group: group, writer: writer, control: control, rejectLog: rejectLog)
+                .serverChannelOption(.autoRead, value: false)
                 .bind(unixDomainSocketPath: settings.socketPath).wait()
             chmod(settings.socketPath, 0o660)
+            spool.ingestAvailable()
+            try server.setOption(.autoRead, value: true).wait()
         } catch {
             writer.stop()
+            try? spoolPool.syncShutdownGracefully()
             try? threadPool.syncShutdownGracefully()
             try? group.syncShutdownGracefully()
             throw DaemonStartError(description: "cannot listen on \(settings.socketPath): \(error)")
@@ -139,8 +149,10 @@ public final class Daemon: @unchecked Sendable {
         let spoolTask = group.next().scheduleRepeatedTask(
             initialDelay: .seconds(settings.spoolScanIntervalSeconds), delay: .seconds(settings.spoolScanIntervalSeconds)
         ) { _ in
-            threadPool.submit { state in
-                if case .active = state { spool.ingestAvailable() }
+            spoolPool.submit { state in
+                guard case .active = state else { return }
+                spool.ingestAvailable()
+                spool.forgetCommitted()
             }
         }
 
@@ -151,8 +163,8 @@ public final class Daemon: @unchecked Sendable {
         notifier.stopping(status: "stopping: committing \(counters.snapshot.openExecutions) open executions")
         statusTask.cancel()
         spoolTask.cancel()
-        try? server.close().wait()
-        drainConnections()
+        drainConnections(server: server)
+        try? spoolPool.syncShutdownGracefully()
         writer.stop()
         let final = counters.snapshot
         logger.notice("stopped", metadata: ["lines_accepted": "\(final.linesAccepted)",
@@ -190,17 +202,25 @@ public final class Daemon: @unchecked Sendable {
             }
     }
 
-    /// Gives connected clients a short grace to deliver what is in flight, then closes them; the writer
-    /// commits everything they sent before `run()` returns.
-    private func drainConnections() {
+    /// Reads what clients already sent before closing anything: the listener stays open (connections waiting
+    /// in its backlog have written data the kernel accepted), and connections are read until input has been
+    /// quiet for 150 ms or the grace period ends. Then the listener and every connection close; the writer
+    /// commits everything read before `run()` returns.
+    private func drainConnections(server: Channel) {
         let deadline = Timestamp.now().microseconds + Int64(settings.shutdownGraceMilliseconds) * 1_000
-        var lastAccepted = counters.snapshot.linesAccepted
-        while Timestamp.now().microseconds < deadline, !children.withLockedValue({ $0.isEmpty }) {
-            usleep(50_000)
-            let accepted = counters.snapshot.linesAccepted
-            if accepted == lastAccepted { break }
-            lastAccepted = accepted
+        func activity() -> Int {
+            let snapshot = counters.snapshot
+            return snapshot.bytesRead + snapshot.connectionsTotal
         }
+        var last = activity()
+        var quietPolls = 0
+        while quietPolls < 3, Timestamp.now().microseconds < deadline {
+            usleep(50_000)
+            let now = activity()
+            quietPolls = now == last ? quietPolls + 1 : 0
+            last = now
+        }
+        try? server.close().wait()
         let open = children.withLockedValue { Array($0.values) }
         for channel in open { try? channel.close().wait() }
     }

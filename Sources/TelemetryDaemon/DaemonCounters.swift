@@ -6,6 +6,7 @@ import TelemetryWire
 final class DaemonCounters: Sendable {
     struct Snapshot: Sendable {
         var linesAccepted = 0
+        var bytesRead = 0
         var rejected: [RejectReason: Int] = [:]
         var openExecutions = 0
         var documentsStored = 0

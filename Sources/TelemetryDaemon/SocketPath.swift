@@ -13,8 +13,12 @@ enum SocketPath {
     static func prepare(_ path: String) throws(SocketPathError) {
         let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !parent.isEmpty, access(parent, F_OK) != 0 {
-            if mkdir(parent, 0o755) != 0 && errno != EEXIST {
-                throw SocketPathError(description: "cannot create the socket directory \(parent): \(errnoText()); create it or set TELEMETRY_SOCKET to a writable location")
+            var prefix = ""
+            for component in parent.split(separator: "/") {
+                prefix += "/" + component
+                if access(prefix, F_OK) != 0, mkdir(prefix, 0o755) != 0, errno != EEXIST {
+                    throw SocketPathError(description: "cannot create the socket directory \(prefix): \(errnoText()); create it or set TELEMETRY_SOCKET to a writable location")
+                }
             }
         }
         var info = stat()

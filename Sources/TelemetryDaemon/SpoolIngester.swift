@@ -10,29 +10,42 @@ import Glibc
 /// Takes in the lines clients spooled while the daemon was unreachable (see `SpoolWriter` in the client).
 ///
 /// Only finished files are read: a client holds an exclusive `flock` while it writes. Lines are validated
-/// like socket input and attributed to the file's owner (`st_uid`); the file is deleted once the writer has
-/// committed its lines. A crash between commit and delete replays the file: lines of executions that closed
-/// meanwhile are then refused as `execution_closed`, the rest is applied again (at least once).
+/// like socket input and attributed to the file's owner (`st_uid`), who must be allowed to write to the
+/// daemon's socket. A file is read in bounded chunks and deleted once the writer has committed its lines.
+/// If that commit fails, the lines stay with the writer (which retries) and the file is not read again by
+/// this process; a crash before the commit replays it at the next start (at least once).
 final class SpoolIngester: @unchecked Sendable {
     struct Report: Sendable {
         var files = 0
         var lines = 0
         var rejected = 0
-        var busy = 0
+        var discarded = 0
     }
 
     /// Spool files larger than this are not client-written (the client caps its file at 64 MiB): refused.
     static let maxFileBytes = (64 << 20) + 65_536
+    static let readChunkBytes = 1 << 20
 
     private let directory: String
+    private let socketPath: String
+    private let enabled: Bool
     private let writer: IngestWriter
     private let counters: DaemonCounters
     private let logger: Logger
     private let maxLineBytes: Int
-    private let running = NIOLockedValueBox(false)
+    private let state = NIOLockedValueBox(State())
 
-    init(directory: String, writer: IngestWriter, counters: DaemonCounters, logger: Logger, maxLineBytes: Int) {
+    private struct State {
+        var running = false
+        /// Files whose lines the writer holds but has not committed yet: never read twice.
+        var handedOver: Set<String> = []
+    }
+
+    init(directory: String, socketPath: String, enabled: Bool, writer: IngestWriter, counters: DaemonCounters,
+         logger: Logger, maxLineBytes: Int) {
         self.directory = directory
+        self.socketPath = socketPath
+        self.enabled = enabled
         self.writer = writer
         self.counters = counters
         self.logger = logger
@@ -40,7 +53,8 @@ final class SpoolIngester: @unchecked Sendable {
     }
 
     /// Creates the spool directory when missing: sticky and writable by all, listable by none but the daemon,
-    /// so any local user can leave lines but nobody can read or remove another user's file.
+    /// so a local user can leave lines but not read or remove another user's file. Whether the lines are
+    /// taken follows the socket's permissions (`SocketAccess`). A packaged install creates it with a group.
     func prepareDirectory() {
         guard access(directory, F_OK) != 0 else { return }
         let previous = umask(0)
@@ -54,18 +68,23 @@ final class SpoolIngester: @unchecked Sendable {
     /// Ingests every finished spool file. Blocking: run it off the event loops. Concurrent calls are skipped.
     @discardableResult
     func ingestAvailable() -> Report {
-        guard running.withLockedValue({ running in
-            defer { running = true }
-            return !running
+        guard state.withLockedValue({ state in
+            defer { state.running = true }
+            return !state.running
         }) else { return Report() }
-        defer { running.withLockedValue { $0 = false } }
+        defer { state.withLockedValue { $0.running = false } }
         var report = Report()
-        for name in fileNames() {
-            ingest(file: name, report: &report)
+        // While the store refuses commits there is no point in handing it more.
+        if counters.snapshot.lastCommitError != nil { return report }
+        let access = SocketAccess(socketPath: socketPath)
+        let handedOver = state.withLockedValue { $0.handedOver }
+        for name in fileNames() where !handedOver.contains(name) {
+            ingest(file: name, access: access, report: &report)
         }
         if report.files > 0 {
-            logger.notice("took in spooled lines", metadata: ["files": "\(report.files)", "lines": "\(report.lines)",
-                                                            "rejected": "\(report.rejected)", "directory": "\(directory)"])
+            logger.notice("took in spooled lines", metadata: [
+                "files": "\(report.files)", "lines": "\(report.lines)", "rejected": "\(report.rejected)",
+                "discarded": "\(report.discarded)", "directory": "\(directory)"])
         }
         return report
     }
@@ -83,50 +102,59 @@ final class SpoolIngester: @unchecked Sendable {
         return names.sorted()
     }
 
-    private func ingest(file name: String, report: inout Report) {
+    private func ingest(file name: String, access: SocketAccess?, report: inout Report) {
         let path = directory + "/" + name
         let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
-            logger.error("cannot open a spool file; lines in it wait", metadata: ["path": "\(path)", "error": "\(errnoText())"])
+            logger.error("cannot open a spool file; its lines wait", metadata: ["path": "\(path)", "error": "\(errnoText())"])
             return
         }
         defer { close(descriptor) }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            report.busy += 1
-            return
-        }
+        // A client still writing holds the lock: come back at the next scan.
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { return }
         var info = stat()
         guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) <= Self.maxFileBytes else {
             logger.error("refusing a spool file that is not a regular file of at most 64 MiB; remove it",
                          metadata: ["path": "\(path)"])
             return
         }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var filled = 0
-        while filled < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + filled, $0.count - filled) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            filled += count
+        let lines = countLines(descriptor)
+        if !enabled || !(access?.permits(uid: info.st_uid) ?? true) {
+            let reason: RejectReason = enabled ? .notPermitted : .disabled
+            counters.reject(reason, count: lines)
+            if enabled {
+                logger.warning("discarded a spool file whose owner may not write to the socket",
+                               metadata: ["path": "\(path)", "uid": "\(info.st_uid)", "lines": "\(lines)"])
+            }
+            unlink(path)
+            report.files += 1
+            report.discarded += lines
+            return
         }
+        _ = lseek(descriptor, 0, SEEK_SET)
+
         let sender = SenderIdentity(uid: info.st_uid, pid: -1)
         var framer = LineFramer(maxLineBytes: maxLineBytes)
         var batch = IngestBatch()
         var rejects: [RejectReason: Int] = [:]
+        var accepted = 0
         let receivedAt = Timestamp.now()
-        bytes.withUnsafeBytes { raw in
-            framer.push(UnsafeRawBufferPointer(rebasing: raw[..<filled])) { framed in
-                handle(framed, sender: sender, receivedAt: receivedAt, batch: &batch, rejects: &rejects)
-                if batch.journal.count >= 1 << 20 {
-                    submitWaiting(batch)
-                    batch = IngestBatch()
+        var chunk = [UInt8](repeating: 0, count: Self.readChunkBytes)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            chunk.withUnsafeBytes { raw in
+                framer.push(UnsafeRawBufferPointer(rebasing: raw[..<count])) { framed in
+                    handle(framed, sender: sender, receivedAt: receivedAt, batch: &batch, rejects: &rejects)
                 }
             }
-            framer.finish { framed in
-                handle(framed, sender: sender, receivedAt: receivedAt, batch: &batch, rejects: &rejects)
-            }
+            accepted += batch.records.count
+            if !batch.isEmpty { submitWaiting(batch) }
+            batch = IngestBatch()
         }
-        let lines = batch.records.count
+        framer.finish { framed in handle(framed, sender: sender, receivedAt: receivedAt, batch: &batch, rejects: &rejects) }
+        accepted += batch.records.count
         if !batch.isEmpty { submitWaiting(batch) }
         let rejected = rejects.values.reduce(0, +)
         if rejected > 0 {
@@ -134,14 +162,42 @@ final class SpoolIngester: @unchecked Sendable {
                 for (reason, count) in rejects { snapshot.rejected[reason, default: 0] += count }
             }
         }
+        report.lines += accepted
+        report.rejected += rejected
         guard case .success = flushWaiting() else {
-            logger.error("could not commit spooled lines; the file is kept for the next attempt", metadata: ["path": "\(path)"])
+            _ = state.withLockedValue { $0.handedOver.insert(name) }
+            logger.error("spooled lines are held in memory until the store accepts them; the file stays until then",
+                         metadata: ["path": "\(path)"])
             return
         }
         unlink(path)
         report.files += 1
-        report.lines += lines
-        report.rejected += rejected
+    }
+
+    /// Deletes files whose lines have been committed since they were handed over. Called after each scan.
+    func forgetCommitted() {
+        guard counters.snapshot.lastCommitError == nil else { return }
+        let names = state.withLockedValue { state -> Set<String> in
+            defer { state.handedOver = [] }
+            return state.handedOver
+        }
+        guard !names.isEmpty, case .success = flushWaiting() else {
+            state.withLockedValue { $0.handedOver.formUnion(names) }
+            return
+        }
+        for name in names { unlink(directory + "/" + name) }
+    }
+
+    private func countLines(_ descriptor: Int32) -> Int {
+        var lines = 0
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            for index in 0..<count where chunk[index] == UInt8(ascii: "\n") { lines += 1 }
+        }
+        return lines
     }
 
     private func handle(_ framed: FramedLine, sender: SenderIdentity, receivedAt: Timestamp,

@@ -22,6 +22,8 @@ public struct LineFramer: Sendable {
     private var discarding = false
     /// Length so far of the line being skipped.
     private var discardedCount = 0
+    /// Lines ended so far, blank ones included: the 1-based number of the line being handed out.
+    private var lineCount = 0
 
     public init(maxLineBytes: Int) {
         precondition(maxLineBytes > 0, "maxLineBytes must be positive")
@@ -33,6 +35,12 @@ public struct LineFramer: Sendable {
 
     /// Frames `chunk`, calling `handle` for every complete line in order.
     public mutating func push(_ chunk: UnsafeRawBufferPointer, _ handle: (FramedLine) -> Void) {
+        push(chunk) { framed, _ in handle(framed) }
+    }
+
+    /// Frames `chunk`, calling `handle` for every complete line in order with its 1-based number in the
+    /// stream (blank lines are skipped but counted, so the number matches what a person sees in the input).
+    public mutating func push(_ chunk: UnsafeRawBufferPointer, _ handle: (FramedLine, Int) -> Void) {
         guard let chunkBase = chunk.baseAddress, chunk.count > 0 else { return }
         let count = chunk.count
         var start = 0
@@ -43,23 +51,25 @@ public struct LineFramer: Sendable {
             }
             let segment = UnsafeRawBufferPointer(start: chunkBase + start, count: newline)
             start += newline + 1
+            lineCount += 1
+            let number = lineCount
             if discarding {
-                handle(.tooLong(byteCount: discardedCount + segment.count))
+                handle(.tooLong(byteCount: discardedCount + segment.count), number)
                 discarding = false
                 discardedCount = 0
             } else if carry.isEmpty {
                 if segment.count > maxLineBytes {
-                    handle(.tooLong(byteCount: segment.count))
+                    handle(.tooLong(byteCount: segment.count), number)
                 } else {
-                    Self.deliver(segment, handle)
+                    Self.deliver(segment, number, handle)
                 }
             } else {
                 let total = carry.count + segment.count
                 if total > maxLineBytes {
-                    handle(.tooLong(byteCount: total))
+                    handle(.tooLong(byteCount: total), number)
                 } else {
                     carry.append(contentsOf: segment)
-                    carry.withUnsafeBytes { Self.deliver($0, handle) }
+                    carry.withUnsafeBytes { Self.deliver($0, number, handle) }
                 }
                 carry.removeAll(keepingCapacity: true)
             }
@@ -68,10 +78,17 @@ public struct LineFramer: Sendable {
 
     /// Ends the stream: an unterminated last line is delivered as a line (or reported as too long).
     public mutating func finish(_ handle: (FramedLine) -> Void) {
+        finish { framed, _ in handle(framed) }
+    }
+
+    /// Ends the stream, numbering the last line like `push(_:_:)` does.
+    public mutating func finish(_ handle: (FramedLine, Int) -> Void) {
+        if discarding || !carry.isEmpty { lineCount += 1 }
+        let number = lineCount
         if discarding {
-            handle(.tooLong(byteCount: discardedCount))
+            handle(.tooLong(byteCount: discardedCount), number)
         } else if !carry.isEmpty {
-            carry.withUnsafeBytes { Self.deliver($0, handle) }
+            carry.withUnsafeBytes { Self.deliver($0, number, handle) }
         }
         discarding = false
         discardedCount = 0
@@ -92,9 +109,9 @@ public struct LineFramer: Sendable {
     }
 
     @inline(__always)
-    private static func deliver(_ line: UnsafeRawBufferPointer, _ handle: (FramedLine) -> Void) {
+    private static func deliver(_ line: UnsafeRawBufferPointer, _ number: Int, _ handle: (FramedLine, Int) -> Void) {
         for byte in line where byte != ASCII.space && byte != ASCII.tab && byte != ASCII.carriageReturn {
-            handle(.line(line))
+            handle(.line(line), number)
             return
         }
     }

@@ -145,6 +145,8 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
     case executionClosed = "execution_closed"
     /// Set by the daemon, not the parser: TELEMETRY_ENABLED=false on the host.
     case disabled = "disabled"
+    /// Set by the daemon, not the parser: a spool file whose owner may not write to the daemon's socket.
+    case notPermitted = "not_permitted"
 }
 
 /// A refused line: the reason for counters, and a sentence for a human naming the field at fault.

@@ -96,7 +96,7 @@ struct ValidationTests {
         }
     }
 
-    @Test("a bad control request is counted by reason, and the connection keeps working")
+    @Test("a bad control request is answered with its error, counted by reason, and the connection keeps working")
     func badControlRequest() async throws {
         try await withDaemon(tag: "vctl") { daemon in
             let client = try daemon.connect()
@@ -104,6 +104,12 @@ struct ValidationTests {
             try client.sendLine(Wire.control("reboot"))
             try client.sendLine(Wire.control("show"))
             try client.sendLine(Wire.control("show", ("execution_id", "nope")))
+            // Each refused request gets a reply, so a waiting client never waits out its timeout.
+            for expected in ["invalid_value", "missing_field", "bad_execution_id"] {
+                let reply = try #require(try await client.readLine())
+                #expect(reply.contains(#""ok":false"#), "\(reply)")
+                #expect(reply.contains(expected), "\(reply)")
+            }
             let id = newExecutionID()
             try client.sendLines(Wire.execution(id))
             _ = try await client.flush()

@@ -282,7 +282,7 @@ struct WireParserRejectTests {
     @Test("every parser-side reject reason is covered by the table")
     func tableCoversEveryReason() {
         let covered = Set(badLines.map(\.reason))
-        let daemonOnly: Set<RejectReason> = [.executionClosed, .disabled]
+        let daemonOnly: Set<RejectReason> = [.executionClosed, .disabled, .notPermitted]
         #expect(covered == Set(RejectReason.allCases).subtracting(daemonOnly))
     }
 
