@@ -241,7 +241,7 @@ private let configurationKeyTable: [ConfigurationKey] = [
         summary: "Longest line a client may send, newline excluded; a longer line is rejected."),
     intKey(
         "TELEMETRY_MAX_CONNECTIONS", \.maxConnections, 1...65_536, group: .intake,
-        summary: "Most client connections the daemon serves at the same time."),
+        summary: "Most client connections served at the same time; further ones are closed at once and counted (their clients spool)."),
     intKey(
         "TELEMETRY_EXECUTION_TIMEOUT", \.executionTimeoutSeconds, 10...604_800, group: .intake, unit: "seconds",
         summary: "An execution that sends no line for this long is closed as incomplete."),

@@ -141,7 +141,11 @@ public final class Daemon: @unchecked Sendable {
         logger.notice("telemetryd \(Self.version) ready",
                       metadata: ["socket": "\(settings.socketPath)", "state_dir": "\(settings.stateDirectory)",
                                  "store": "\(store.path)", "open_executions": "\(recovery.reopened)",
-                                 "forwarding": "\(settings.endpoint.isEmpty ? "off (local store only)" : Self.host(of: settings.endpoint) ?? "")"])
+                                 "forwarding": "off (local store only)"])
+        if !settings.endpoint.isEmpty {
+            logger.warning("TELEMETRY_ENDPOINT is set, but this version does not forward documents yet; they stay in the local store",
+                           metadata: ["endpoint_host": "\(Self.host(of: settings.endpoint) ?? "")"])
+        }
         notifier.ready(status: statusLine())
         let statusTask = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
             self?.publishStatus()
@@ -245,7 +249,7 @@ public final class Daemon: @unchecked Sendable {
             "\(snapshot.linesAccepted) lines accepted",
             "\(snapshot.rejectedTotal) rejected",
         ]
-        if settings.endpoint.isEmpty { parts.append("local store only") }
+        parts.append("local store only")
         if !settings.enabled { parts.insert("DISABLED by TELEMETRY_ENABLED=false", at: 0) }
         if let error = snapshot.lastCommitError { parts.insert("STORE FAILING: \(error)", at: 0) }
         return parts.joined(separator: "; ")

@@ -368,8 +368,10 @@ final class IngestWriter: @unchecked Sendable {
         var batch = retryCommit ?? StoreBatch()
         retryCommit = nil
         if !chunk.isEmpty {
-            if let existing = batch.journalChunk {
-                batch.journalChunk = (existing.sequence, existing.bytes + chunk)
+            if var existing = batch.journalChunk {
+                batch.journalChunk = nil
+                existing.bytes.append(contentsOf: chunk)
+                batch.journalChunk = existing
                 aggregator.noteJournaled(journaled, inChunk: existing.sequence)
             } else {
                 batch.journalChunk = (nextSequence, chunk)

@@ -23,7 +23,7 @@ enum StatusReport {
             row("socket", reply["socket"]?.stringValue ?? ""),
             row("state dir", reply["state_dir"]?.stringValue ?? ""),
             row("collection", reply["enabled"]?.boolValue == false ? "DISABLED (TELEMETRY_ENABLED=false): incoming lines are discarded" : "enabled"),
-            row("forwarding", endpoint.map { "to \($0)" } ?? "off: documents stay in the local store"),
+            row("forwarding", endpoint.map { "not in this version (TELEMETRY_ENDPOINT \($0) is ignored): documents stay in the local store" } ?? "off: documents stay in the local store"),
             row("store", "\(store?["path"]?.stringValue ?? ""), \(bytes(store?["bytes"]?.intValue ?? 0)), \(store?["documents"]?.intValue ?? 0) documents"),
             row("last commit", store?["last_commit"]?.stringValue ?? "none yet"),
             row("open executions", "\(reply["open_executions"]?.intValue ?? 0)"),
