@@ -20,8 +20,11 @@ public struct SendSession {
         public var wait = false
         public var timeoutSeconds: Double = 2
         public var maxLineBytes = defaultMaxLineBytes
-        /// Bytes held for a daemon that stopped reading before spilling to the spool.
-        public var maxBufferedBytes = 4 << 20
+        /// Bytes held in memory for a daemon that is slow to read; beyond it lines go to the spool.
+        public var maxBufferedBytes = 32 << 20
+        /// How long the daemon may take no bytes at all, while some wait, before the client gives up on it
+        /// and spools (a stopped or wedged daemon). Busy is fine; stuck is not.
+        public var stallSeconds: Double = 2
         public init(socketPath: String) { self.socketPath = socketPath }
     }
 
@@ -55,6 +58,8 @@ public struct SendSession {
     private var sent = 0
     private var replies: [ReplyTarget] = []
     private var replyBuffer: [UInt8] = []
+    /// When the daemon last took bytes (or when bytes started waiting).
+    private var lastProgress: Int64 = 0
 
     public init(options: Options, input: Int32 = 0, output: Int32 = 1) {
         self.options = options
@@ -85,7 +90,8 @@ public struct SendSession {
                 descriptors.append(pollfd(fd: socket, events: events, revents: 0))
             }
             if descriptors.isEmpty { break }
-            let timeout: Int32 = inputOpen ? -1 : 50
+            let waiting = socket >= 0 && sent < outgoing.count
+            let timeout: Int32 = (inputOpen && !waiting) ? -1 : 50
             if poll(&descriptors, nfds_t(descriptors.count), timeout) < 0 {
                 if errno == EINTR { continue }
                 break
@@ -112,8 +118,13 @@ public struct SendSession {
                 }
             }
             if socket >= 0, sent < outgoing.count { transmit() }
-            if socket >= 0, outgoing.count - sent > options.maxBufferedBytes {
-                spill(reason: "telemetryd stopped reading (more than \(options.maxBufferedBytes) bytes waiting)")
+            if socket >= 0, sent < outgoing.count {
+                let stalled = monotonicMicroseconds() - lastProgress > Int64(options.stallSeconds * 1_000_000)
+                if stalled {
+                    spill(reason: "telemetryd took nothing for \(options.stallSeconds)s")
+                } else if outgoing.count - sent > options.maxBufferedBytes {
+                    spill(reason: "telemetryd is too slow (more than \(options.maxBufferedBytes >> 20) MiB waiting)")
+                }
             }
         }
         finishSpool()
@@ -140,6 +151,7 @@ public struct SendSession {
             }
             if !connectAttempted { connect() }
             if socket >= 0 {
+                if sent == outgoing.count { lastProgress = monotonicMicroseconds() }
                 outgoing.append(contentsOf: bytes)
                 outgoing.append(UInt8(ascii: "\n"))
                 if case .control = message { replies.append(.output) }
@@ -174,6 +186,9 @@ public struct SendSession {
     }
 
     private mutating func transmit() {
+        if sent == outgoing.count { return }
+        let before = sent
+        defer { if sent != before { lastProgress = monotonicMicroseconds() } }
         while sent < outgoing.count {
             let written = outgoing.withUnsafeBytes {
                 Glibc.send(socket, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
@@ -329,18 +344,22 @@ public struct SendSession {
     }
 
     private mutating func finishSpool() {
-        guard let spool else { return }
-        do {
-            try spool.sync()
-        } catch {
-            complain(error.description)
+        if let spool {
+            do {
+                try spool.sync()
+            } catch {
+                complain(error.description)
+            }
+            outcome.linesDropped += spool.droppedLines
+            outcome.linesSpooled -= spool.droppedLines
+            if outcome.linesSpooled > 0 {
+                complain("\(outcome.linesSpooled) line(s) spooled to \(spool.path); telemetryd takes them in when it is back")
+            }
+            self.spool = nil
         }
-        outcome.linesDropped += spool.droppedLines
-        outcome.linesSpooled -= spool.droppedLines
-        if outcome.linesSpooled > 0 {
-            complain("\(outcome.linesSpooled) line(s) spooled to \(spool.path); telemetryd takes them in when it is back")
+        if outcome.linesDropped > 0 {
+            complain("\(outcome.linesDropped) line(s) LOST: telemetryd was unreachable and the spool (\(options.spoolDirectory)) was full, capped at \(maxSpoolFileBytes >> 20) MiB per process, or not writable")
         }
-        self.spool = nil
     }
 
     private func complain(_ message: String) {

@@ -311,8 +311,11 @@ public final class TelemetryStore {
 
     private func configure(synchronous: StoreSyncMode, readOnly: Bool, fresh: Bool) throws(SQLiteError) {
         do throws(SQLiteError) {
-            try database.execute("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -\(StoreTuning.cacheSizeKiB)")
-            guard !readOnly else { return }
+            try database.execute("PRAGMA temp_store = MEMORY")
+            guard !readOnly else {
+                try database.execute("PRAGMA cache_size = -\(StoreTuning.readerCacheSizeKiB)")
+                return
+            }
             if fresh {
                 // Only possible before the first table exists and before WAL mode.
                 try database.execute("PRAGMA page_size = \(StoreTuning.pageSize)")
@@ -326,7 +329,10 @@ public final class TelemetryStore {
             // pruned journal chunk would be written a second time. FAST still purges deleted content from b-tree
             // pages but leaves it on freelist pages: here the chunks' overflow pages, which the next chunks reuse.
             let pageSize = max(512, Int(try pragmaInt32("page_size")))
+            // The cache as a page count, set after the page size is final: a KiB value given while a fresh
+            // database still has 4 KiB pages is kept as that many 4 KiB pages and grows 16-fold at 64 KiB.
             try database.execute("""
+                PRAGMA cache_size = \(max(16, StoreTuning.cacheSizeKiB * 1024 / pageSize));
                 PRAGMA synchronous = \(synchronous == .full ? "FULL" : "NORMAL");
                 PRAGMA wal_autocheckpoint = \(max(1, StoreTuning.walAutocheckpointBytes / pageSize));
                 PRAGMA journal_size_limit = \(StoreTuning.journalSizeLimitBytes);
