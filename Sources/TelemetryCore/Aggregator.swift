@@ -50,7 +50,9 @@ public struct Aggregator: Sendable {
     public var openCount: Int { open.count }
 
     /// Applies one record. Returns the execution when this record closed it (an `end` line).
-    public mutating func apply(_ accepted: AcceptedRecord) -> Execution? {
+    /// `eventJSON` is the event's object already encoded by `EventFragment` (the ingest path encodes it on
+    /// the event loop); without it an event is encoded here.
+    public mutating func apply(_ accepted: AcceptedRecord, eventJSON: UnsafeRawBufferPointer? = nil) -> Execution? {
         let id = accepted.record.executionID
         var index = open.index(forKey: id)
         if index == nil {
@@ -60,13 +62,13 @@ public struct Aggregator: Sendable {
         }
         guard let index else { return nil }
         // Mutate in place: one hash lookup per line, no copy of the execution's arrays.
-        let closes = Self.fold(accepted, into: &open.values[index], limits: limits)
+        let closes = Self.fold(accepted, eventJSON: eventJSON, into: &open.values[index], limits: limits)
         return closes ? open.remove(at: index).value : nil
     }
 
     /// Folds one record into its execution; returns true when the record ends the execution.
-    private static func fold(_ accepted: AcceptedRecord, into execution: inout Execution,
-                             limits: AggregationLimits) -> Bool {
+    private static func fold(_ accepted: AcceptedRecord, eventJSON: UnsafeRawBufferPointer?,
+                             into execution: inout Execution, limits: AggregationLimits) -> Bool {
         let record = accepted.record
         execution.lastActivity = max(execution.lastActivity, accepted.receivedAt)
         execution.firstSeenAt = min(execution.firstSeenAt, record.timestamp)
@@ -79,14 +81,27 @@ public struct Aggregator: Sendable {
             execution.scriptPID = pid
             execution.startedAt = record.timestamp
         case let .event(level, operation, message, duration):
-            let event = ExecutionEvent(level: level, operation: operation, message: message,
-                                       durationSeconds: duration, timestamp: record.timestamp)
-            if execution.events.count + execution.errors.count >= limits.maxEventsPerExecution {
+            if execution.eventCount + execution.errorCount >= limits.maxEventsPerExecution {
                 execution.droppedEvents += 1
-            } else if level == .error {
-                execution.errors.append(event)
+                return false
+            }
+            func append(to list: inout [UInt8]) {
+                if !list.isEmpty { list.append(UInt8(ascii: ",")) }
+                if let eventJSON {
+                    list.append(contentsOf: eventJSON)
+                } else {
+                    var json = JSONWriter(capacity: 128 + message.utf8.count)
+                    EventFragment.write(level: level, operation: operation, message: message,
+                                        durationSeconds: duration, timestamp: record.timestamp, into: &json)
+                    list.append(contentsOf: json.bytes)
+                }
+            }
+            if level == .error {
+                append(to: &execution.errorsJSON)
+                execution.errorCount += 1
             } else {
-                execution.events.append(event)
+                append(to: &execution.eventsJSON)
+                execution.eventCount += 1
             }
         case let .metric(name, value):
             execution.metrics[name] = value

@@ -11,13 +11,36 @@ public enum ExecutionStatus: String, Sendable, Equatable {
     case incomplete
 }
 
-/// One event of an execution, in the order the daemon received it.
-public struct ExecutionEvent: Sendable, Equatable {
-    public var level: EventLevel
-    public var operation: String
-    public var message: String
-    public var durationSeconds: Double?
-    public var timestamp: Timestamp
+/// The JSON object of one event in a document's `events` or `errors` array:
+/// `{"type":LEVEL,"operation":OP,"message":MSG,"timestamp":RFC3339[,"duration_seconds":D]}`.
+///
+/// Events are encoded once, when their line is read (on the connection's event loop), and kept as bytes:
+/// the single writer thread then only concatenates them, and an open execution holds compact bytes
+/// rather than strings.
+public enum EventFragment {
+    public static func write(level: EventLevel, operation: String, message: String, durationSeconds: Double?,
+                             timestamp: Timestamp, into json: inout JSONWriter) {
+        json.beginObject()
+        json.key("type"); json.string(level.rawValue)
+        json.key("operation"); json.string(operation)
+        json.key("message"); json.string(message)
+        json.key("timestamp"); json.timestamp(timestamp)
+        if let durationSeconds {
+            json.key("duration_seconds"); json.number(durationSeconds)
+        }
+        json.endObject()
+    }
+
+    /// Encodes the event of `record` as a separate value appended to `json`; returns its byte range,
+    /// or nil when the record is not an event.
+    public static func append(_ record: WireRecord, to json: inout JSONWriter) -> Range<Int>? {
+        guard case let .event(level, operation, message, duration) = record.body else { return nil }
+        json.startIndependentValue()
+        let start = json.bytes.count
+        write(level: level, operation: operation, message: message, durationSeconds: duration,
+              timestamp: record.timestamp, into: &json)
+        return start..<json.bytes.count
+    }
 }
 
 /// Everything known about one script execution: the in-memory aggregate while it is open,
@@ -42,8 +65,12 @@ public struct Execution: Sendable, Equatable {
     public var durationSeconds: Double?
     public var metrics: [String: Double] = [:]
     public var tags: [String: String] = [:]
-    public var events: [ExecutionEvent] = []
-    public var errors: [ExecutionEvent] = []
+    /// The `events` array's members (levels other than error), comma-separated JSON objects in arrival order.
+    public var eventsJSON: [UInt8] = []
+    public var eventCount = 0
+    /// The `errors` array's members (level error), likewise.
+    public var errorsJSON: [UInt8] = []
+    public var errorCount = 0
     /// Events beyond TELEMETRY_MAX_EVENTS_PER_EXECUTION: counted in the document, not kept.
     public var droppedEvents: Int = 0
     public var lineCount: Int = 0
@@ -88,10 +115,10 @@ extension Execution {
     /// plus `status`, `exit_code`, `duration_seconds`, `host` and bookkeeping. Keys of `metrics` and `tags`
     /// are sorted so the same execution always encodes to the same bytes.
     public func encodeDocument(context: DocumentContext) -> [UInt8] {
-        var json = JSONWriter(capacity: 512 + events.count * 160 + errors.count * 160)
+        var json = JSONWriter(capacity: 640 + eventsJSON.count + errorsJSON.count)
         json.beginObject()
         json.key("schema_version"); json.integer(Int64(documentSchemaVersion))
-        json.key("timestamp"); json.string(effectiveStart.rfc3339)
+        json.key("timestamp"); json.timestamp(effectiveStart)
         json.key("script_name"); json.string(scriptName)
         json.key("script_version"); json.string(scriptVersion)
         json.key("execution_id"); json.string(id.description)
@@ -104,8 +131,8 @@ extension Execution {
         json.key("duration_seconds")
         if let duration = resolvedDurationSeconds { json.number(duration) } else { json.null() }
         json.key("ended_at")
-        if let endedAt { json.string(endedAt.rfc3339) } else { json.null() }
-        json.key("closed_at"); json.string(context.closedAt.rfc3339)
+        if let endedAt { json.timestamp(endedAt) } else { json.null() }
+        json.key("closed_at"); json.timestamp(context.closedAt)
         json.key("metrics")
         json.beginObject()
         for name in metrics.keys.sorted() {
@@ -115,11 +142,11 @@ extension Execution {
         json.endObject()
         json.key("events")
         json.beginArray()
-        for event in events { Self.encode(event, into: &json) }
+        if !eventsJSON.isEmpty { json.raw(eventsJSON) }
         json.endArray()
         json.key("errors")
         json.beginArray()
-        for event in errors { Self.encode(event, into: &json) }
+        if !errorsJSON.isEmpty { json.raw(errorsJSON) }
         json.endArray()
         json.key("tags")
         json.beginObject()
@@ -138,17 +165,5 @@ extension Execution {
         if let durationSeconds { return durationSeconds }
         guard let endedAt, let startedAt else { return nil }
         return Double(endedAt.microseconds - startedAt.microseconds) / 1_000_000
-    }
-
-    private static func encode(_ event: ExecutionEvent, into json: inout JSONWriter) {
-        json.beginObject()
-        json.key("type"); json.string(event.level.rawValue)
-        json.key("operation"); json.string(event.operation)
-        json.key("message"); json.string(event.message)
-        json.key("timestamp"); json.string(event.timestamp.rfc3339)
-        if let duration = event.durationSeconds {
-            json.key("duration_seconds"); json.number(duration)
-        }
-        json.endObject()
     }
 }

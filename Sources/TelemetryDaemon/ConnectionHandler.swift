@@ -59,16 +59,22 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        readAt = Timestamp.now()
         framer.finish { handle($0, number: $1, context: context) }
         handOff(context: context)
         counters.update { $0.connectionsCurrent -= 1 }
         context.fireChannelInactive()
     }
 
+    /// Receive time of the lines of the current read: one clock read per read, not per line.
+    private var readAt = Timestamp(microseconds: 0)
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        readAt = Timestamp.now()
         let count = buffer.readableBytes
         counters.update { $0.bytesRead += count }
+        batch.reserve(lines: count / 200 + 1, bytes: count)
         buffer.withUnsafeReadableBytes { bytes in
             framer.push(bytes) { handle($0, number: $1, context: context) }
         }
@@ -109,7 +115,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 switch try WireParser.parse(bytes, maxLineBytes: maxLineBytes) {
                 case .record(let record):
                     if enabled {
-                        batch.append(record, json: bytes, sender: sender, receivedAt: Timestamp.now())
+                        batch.append(record, json: bytes, sender: sender, receivedAt: readAt)
                     } else {
                         rejects[.disabled, default: 0] += 1
                     }

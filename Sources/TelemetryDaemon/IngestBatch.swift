@@ -9,15 +9,29 @@ struct IngestBatch: Sendable {
     var journal: [UInt8] = []
     /// `journal[ranges[i]]` is the journal record of `records[i]`.
     var ranges: [Range<Int>] = []
+    /// Event objects already encoded for the document (`EventFragment`), back to back.
+    var fragments = JSONWriter(capacity: 0)
+    /// `fragments.bytes[fragmentRanges[i]]` is the event object of `records[i]`; empty for other kinds.
+    var fragmentRanges: [Range<Int>] = []
 
     var isEmpty: Bool { records.isEmpty }
-    var byteCount: Int { journal.count + records.count * 64 }
+    /// What the batch holds in memory, roughly: the journal and event bytes plus each record's strings.
+    var byteCount: Int { journal.count + fragments.bytes.count + records.count * 160 }
+
+    /// Makes room for about `lines` more lines of about `bytes` bytes in total, so the buffers grow once per read.
+    mutating func reserve(lines: Int, bytes: Int) {
+        journal.reserveCapacity(journal.count + bytes + lines * 32)
+        records.reserveCapacity(records.count + lines)
+        ranges.reserveCapacity(ranges.count + lines)
+        fragmentRanges.reserveCapacity(fragmentRanges.count + lines)
+    }
 
     mutating func append(_ record: WireRecord, json: UnsafeRawBufferPointer, sender: SenderIdentity,
                          receivedAt: Timestamp) {
         let start = journal.count
         JournalRecord.append(json: json, sender: sender, receivedAt: receivedAt, to: &journal)
         ranges.append(start..<journal.count)
+        fragmentRanges.append(EventFragment.append(record, to: &fragments) ?? 0..<0)
         records.append(AcceptedRecord(record: record, sender: sender, receivedAt: receivedAt))
     }
 }

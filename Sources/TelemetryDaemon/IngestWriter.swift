@@ -306,39 +306,52 @@ final class IngestWriter: @unchecked Sendable {
         var dropped = 0
 
         // Ids this group mentions that are neither open nor remembered as closed: ask the store once.
+        // Consecutive lines mostly share an execution, so each loop looks an id up once per run of lines.
         var unknown = Set<ExecutionID>()
+        var previous: ExecutionID?
         for batch in batches {
-            for accepted in batch.records {
+            for accepted in batch.records where accepted.record.executionID != previous {
                 let id = accepted.record.executionID
+                previous = id
                 if !aggregator.isOpen(id) && !recentlyClosed.contains(id) { unknown.insert(id) }
             }
         }
-        var closedInStore = Set<String>()
         if !unknown.isEmpty {
             do {
-                closedInStore = try store.existingDocuments(among: unknown.map(\.description))
+                let closedInStore = try store.existingDocuments(among: unknown.map(\.description))
+                for id in unknown where closedInStore.contains(id.description) { recentlyClosed.insert(id) }
             } catch {
                 logger.error("store lookup failed; treating unknown executions as new", metadata: ["error": "\(error)"])
             }
-            for id in unknown where closedInStore.contains(id.description) { recentlyClosed.insert(id) }
         }
 
         // Aggregate, remembering which lines belong to executions that may stay open.
         var pending: [(batch: Int, line: Int)] = []
         for (batchIndex, batch) in batches.enumerated() {
-            for (lineIndex, record) in batch.records.enumerated() {
-                let id = record.record.executionID
-                if recentlyClosed.contains(id) {
-                    closedLate += 1
-                    continue
-                }
-                accepted += 1
-                if let execution = aggregator.apply(record) {
-                    dropped += execution.droppedEvents
-                    documents.append(document(for: execution))
-                    recentlyClosed.insert(id)
-                } else {
-                    pending.append((batchIndex, lineIndex))
+            var previous: ExecutionID?
+            var previousClosed = false
+            batch.fragments.bytes.withUnsafeBytes { fragments in
+                for (lineIndex, record) in batch.records.enumerated() {
+                    let id = record.record.executionID
+                    if id != previous {
+                        previous = id
+                        previousClosed = recentlyClosed.contains(id)
+                    }
+                    if previousClosed {
+                        closedLate += 1
+                        continue
+                    }
+                    accepted += 1
+                    let range = batch.fragmentRanges[lineIndex]
+                    let eventJSON = range.isEmpty ? nil : UnsafeRawBufferPointer(rebasing: fragments[range])
+                    if let execution = aggregator.apply(record, eventJSON: eventJSON) {
+                        dropped += execution.droppedEvents
+                        documents.append(document(for: execution))
+                        recentlyClosed.insert(id)
+                        previousClosed = true
+                    } else {
+                        pending.append((batchIndex, lineIndex))
+                    }
                 }
             }
         }
@@ -346,12 +359,18 @@ final class IngestWriter: @unchecked Sendable {
         // Journal only the lines of executions still open after this group: closed ones live in their documents.
         var chunk: [UInt8] = []
         var journaled = Set<ExecutionID>()
+        previous = nil
+        var previousOpen = false
         for (batchIndex, lineIndex) in pending {
             let batch = batches[batchIndex]
             let id = batch.records[lineIndex].record.executionID
-            guard aggregator.isOpen(id) else { continue }
+            if id != previous {
+                previous = id
+                previousOpen = aggregator.isOpen(id)
+                if previousOpen { journaled.insert(id) }
+            }
+            guard previousOpen else { continue }
             chunk.append(contentsOf: batch.journal[batch.ranges[lineIndex]])
-            journaled.insert(id)
         }
 
         if nowStamp.microseconds - lastIdleCheckMicroseconds >= 1_000_000 {

@@ -129,6 +129,28 @@ public struct JSONWriter: Sendable {
         needsComma = true
     }
 
+    /// Already encoded JSON from any byte collection (not checked).
+    public mutating func raw(bytes json: some Collection<UInt8>) {
+        separate()
+        bytes.append(contentsOf: json)
+        needsComma = true
+    }
+
+    /// Starts a new top-level value without a separating comma, so one buffer can hold several
+    /// independent JSON values back to back (the ingest path encodes many event objects into one buffer).
+    public mutating func startIndependentValue() {
+        needsComma = false
+    }
+
+    /// A timestamp as an RFC 3339 string, written straight into the buffer.
+    public mutating func timestamp(_ value: Timestamp) {
+        separate()
+        bytes.append(ASCII.quote)
+        value.appendRFC3339(to: &bytes)
+        bytes.append(ASCII.quote)
+        needsComma = true
+    }
+
     /// Any `JSONValue` (a non-finite number, which JSON cannot express, is written as null).
     public mutating func value(_ value: JSONValue) {
         switch value {

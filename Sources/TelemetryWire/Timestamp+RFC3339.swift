@@ -60,6 +60,14 @@ extension Timestamp {
 
     /// UTC in RFC 3339 form with exactly three fraction digits (truncated), e.g. `2024-01-01T12:00:00.123Z`.
     public var rfc3339: String {
+        var out = [UInt8]()
+        out.reserveCapacity(26)
+        appendRFC3339(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `rfc3339` to a byte buffer without building a String (the document encoder's hot path).
+    public func appendRFC3339(to out: inout [UInt8]) {
         let perDay: Int64 = 86_400_000_000
         var days = microseconds / perDay
         var inDay = microseconds % perDay
@@ -74,8 +82,6 @@ extension Timestamp {
         let second = millisecondsInDay / 1000 % 60
         let millisecond = millisecondsInDay % 1000
 
-        var out = [UInt8]()
-        out.reserveCapacity(26)
         func digits(_ value: Int, _ width: Int) {
             var divisor = 1
             for _ in 1..<width { divisor *= 10 }
@@ -109,7 +115,6 @@ extension Timestamp {
         out.append(ASCII.dot)
         digits(millisecond, 3)
         out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses RFC 3339 `YYYY-MM-DDTHH:MM:SS[.fraction]Z|±HH:MM` (`T` and `Z` in either case,

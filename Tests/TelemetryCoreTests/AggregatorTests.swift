@@ -33,8 +33,12 @@ struct AggregatorTests {
         #expect(closed.environment == "production")
         #expect(closed.scriptPID == 77)
         #expect(closed.status == .success)
-        #expect(closed.events.map(\.level) == [.info, .success])
-        #expect(closed.errors.map(\.message) == ["Database connection failed"])
+        let events = try JSONValue.parse(Array("[" .utf8) + closed.eventsJSON + Array("]".utf8)).arrayValue ?? []
+        let errors = try JSONValue.parse(Array("[" .utf8) + closed.errorsJSON + Array("]".utf8)).arrayValue ?? []
+        #expect(events.map { $0["type"]?.stringValue } == ["info", "success"])
+        #expect(events.last?["duration_seconds"]?.doubleValue == 2.5)
+        #expect(errors.map { $0["message"]?.stringValue } == ["Database connection failed"])
+        #expect(closed.eventCount == 2 && closed.errorCount == 1)
         #expect(closed.metrics == ["services_deployed": 5], "the last value of a metric wins")
         #expect(closed.tags == ["region": "us-east-1"])
         #expect(closed.resolvedDurationSeconds == 120)
@@ -78,7 +82,7 @@ struct AggregatorTests {
         }
         let closedResult = aggregator.apply(record(idA, at: 9, .end(exitCode: 0, durationSeconds: nil)))
         let closed = try #require(closedResult)
-        #expect(closed.events.count + closed.errors.count == 3)
+        #expect(closed.eventCount + closed.errorCount == 3)
         #expect(closed.droppedEvents == 2)
     }
 
@@ -196,5 +200,40 @@ struct JournalRecordTests {
         #expect(throws: JournalRecord.CorruptRecord.self) {
             try JournalRecord.forEach(in: Array("12 x 5 {}\n".utf8)) { _ in }
         }
+    }
+}
+
+@Suite("Event fragments")
+struct EventFragmentTests {
+    @Test("events encoded ahead (on the event loop) give the same document as events encoded by the aggregator")
+    func preEncodedMatches() throws {
+        let records = [
+            record(idA, at: 1, .start(script: "s", version: "1", environment: "e", pid: nil)),
+            record(idA, at: 2, .event(level: .info, operation: "op", message: "quote \" and \\ and \n newline", durationSeconds: 0.25)),
+            record(idA, at: 3, .event(level: .error, operation: "db", message: "näh ✓", durationSeconds: nil)),
+            record(idA, at: 4, .end(exitCode: 1, durationSeconds: nil)),
+        ]
+        var plain = Aggregator(limits: AggregationLimits())
+        var ahead = Aggregator(limits: AggregationLimits())
+        var closedPlain: Execution?
+        var closedAhead: Execution?
+        for accepted in records {
+            closedPlain = plain.apply(accepted) ?? closedPlain
+            var fragments = JSONWriter()
+            if let range = EventFragment.append(accepted.record, to: &fragments) {
+                closedAhead = fragments.bytes.withUnsafeBytes {
+                    ahead.apply(accepted, eventJSON: UnsafeRawBufferPointer(rebasing: $0[range]))
+                } ?? closedAhead
+            } else {
+                closedAhead = ahead.apply(accepted) ?? closedAhead
+            }
+        }
+        let context = DocumentContext(host: "h", userID: "u", closedAt: Timestamp(microseconds: 9_000_000))
+        let one = try #require(closedPlain).encodeDocument(context: context)
+        let two = try #require(closedAhead).encodeDocument(context: context)
+        #expect(one == two)
+        let document = try JSONValue.parse(one)
+        #expect(document["events"]?[0]?["message"]?.stringValue == "quote \" and \\ and \n newline")
+        #expect(document["errors"]?[0]?["message"]?.stringValue == "näh ✓")
     }
 }
