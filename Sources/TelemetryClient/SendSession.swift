@@ -20,8 +20,8 @@ public struct SendSession {
         public var wait = false
         public var timeoutSeconds: Double = 2
         public var maxLineBytes = defaultMaxLineBytes
-        /// Bytes held in memory for a daemon that is slow to read; beyond it lines go to the spool.
-        public var maxBufferedBytes = 32 << 20
+        /// Bytes held in memory for a daemon that is slower than the input; beyond it input is paused.
+        public var maxBufferedBytes = 8 << 20
         /// How long the daemon may take no bytes at all, while some wait, before the client gives up on it
         /// and spools (a stopped or wedged daemon). Busy is fine; stuck is not.
         public var stallSeconds: Double = 2
@@ -84,7 +84,11 @@ public struct SendSession {
                 }
             }
             var descriptors: [pollfd] = []
-            if inputOpen { descriptors.append(pollfd(fd: input, events: Int16(POLLIN), revents: 0)) }
+            // While the daemon is taking bytes but more than the buffer bound waits, stop reading input: a
+            // bulk producer is paced by the daemon. A stuck daemon is spilled to the spool within stallSeconds,
+            // so a producer is never held up for longer than that.
+            let backlogFull = socket >= 0 && outgoing.count - sent > options.maxBufferedBytes
+            if inputOpen && !backlogFull { descriptors.append(pollfd(fd: input, events: Int16(POLLIN), revents: 0)) }
             if socket >= 0 {
                 let events = Int16(POLLIN) | (sent < outgoing.count ? Int16(POLLOUT) : 0)
                 descriptors.append(pollfd(fd: socket, events: events, revents: 0))
@@ -122,8 +126,6 @@ public struct SendSession {
                 let stalled = monotonicMicroseconds() - lastProgress > Int64(options.stallSeconds * 1_000_000)
                 if stalled {
                     spill(reason: "telemetryd took nothing for \(options.stallSeconds)s")
-                } else if outgoing.count - sent > options.maxBufferedBytes {
-                    spill(reason: "telemetryd is too slow (more than \(options.maxBufferedBytes >> 20) MiB waiting)")
                 }
             }
         }

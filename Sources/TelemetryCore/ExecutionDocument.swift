@@ -18,17 +18,30 @@ public enum ExecutionStatus: String, Sendable, Equatable {
 /// the single writer thread then only concatenates them, and an open execution holds compact bytes
 /// rather than strings.
 public enum EventFragment {
+    /// Writes the object as an independent value (no leading comma) into `json`. Keys are laid out as
+    /// constants: this runs once per event line on the event loops.
     public static func write(level: EventLevel, operation: String, message: String, durationSeconds: Double?,
                              timestamp: Timestamp, into json: inout JSONWriter) {
-        json.beginObject()
-        json.key("type"); json.string(level.rawValue)
-        json.key("operation"); json.string(operation)
-        json.key("message"); json.string(message)
-        json.key("timestamp"); json.timestamp(timestamp)
-        if let durationSeconds {
-            json.key("duration_seconds"); json.number(durationSeconds)
+        json.startIndependentValue()
+        switch level {
+        case .success: json.appendVerbatim(#"{"type":"success","operation":"#)
+        case .error: json.appendVerbatim(#"{"type":"error","operation":"#)
+        case .warning: json.appendVerbatim(#"{"type":"warning","operation":"#)
+        case .info: json.appendVerbatim(#"{"type":"info","operation":"#)
+        case .debug: json.appendVerbatim(#"{"type":"debug","operation":"#)
         }
-        json.endObject()
+        json.appendQuotedString(operation)
+        json.appendVerbatim(#","message":"#)
+        json.appendQuotedString(message)
+        json.appendVerbatim(#","timestamp":"#)
+        json.timestamp(timestamp)
+        if let durationSeconds {
+            json.appendVerbatim(#","duration_seconds":"#)
+            json.startIndependentValue()
+            json.number(durationSeconds)
+        }
+        json.appendVerbatim("}")
+        json.startIndependentValue()
     }
 
     /// Encodes the event of `record` as a separate value appended to `json`; returns its byte range,

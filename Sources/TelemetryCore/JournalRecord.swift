@@ -8,6 +8,27 @@ public enum JournalRecord {
     /// Appends one record to `chunk`.
     public static func append(json: UnsafeRawBufferPointer, sender: SenderIdentity, receivedAt: Timestamp,
                               to chunk: inout [UInt8]) {
+        appendPrefix(sender: sender, receivedAt: receivedAt, to: &chunk)
+        chunk.append(contentsOf: json)
+        chunk.append(UInt8(ascii: "\n"))
+    }
+
+    /// The `<uid> <pid> <received-µs> ` prefix, to render once for all lines of one read.
+    public static func prefix(sender: SenderIdentity, receivedAt: Timestamp) -> [UInt8] {
+        var prefix: [UInt8] = []
+        prefix.reserveCapacity(40)
+        appendPrefix(sender: sender, receivedAt: receivedAt, to: &prefix)
+        return prefix
+    }
+
+    /// Appends one record whose prefix was rendered by `prefix(sender:receivedAt:)`.
+    public static func append(json: UnsafeRawBufferPointer, prefix: [UInt8], to chunk: inout [UInt8]) {
+        chunk.append(contentsOf: prefix)
+        chunk.append(contentsOf: json)
+        chunk.append(UInt8(ascii: "\n"))
+    }
+
+    private static func appendPrefix(sender: SenderIdentity, receivedAt: Timestamp, to chunk: inout [UInt8]) {
         appendDecimal(UInt64(sender.uid), to: &chunk)
         chunk.append(UInt8(ascii: " "))
         if sender.pid < 0 { chunk.append(UInt8(ascii: "-")) }
@@ -15,8 +36,6 @@ public enum JournalRecord {
         chunk.append(UInt8(ascii: " "))
         appendDecimal(UInt64(max(0, receivedAt.microseconds)), to: &chunk)
         chunk.append(UInt8(ascii: " "))
-        chunk.append(contentsOf: json)
-        chunk.append(UInt8(ascii: "\n"))
     }
 
     /// One decoded journal line; `json` points into the chunk and is valid only inside the callback.

@@ -67,7 +67,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Receive time of the lines of the current read: one clock read per read, not per line.
-    private var readAt = Timestamp(microseconds: 0)
+    private var readAt = Timestamp(microseconds: 0) {
+        didSet { journalPrefix = JournalRecord.prefix(sender: sender, receivedAt: readAt) }
+    }
+    /// The journal prefix (`<uid> <pid> <received-µs> `) shared by the lines of the current read.
+    private var journalPrefix: [UInt8] = []
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
@@ -115,7 +119,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 switch try WireParser.parse(bytes, maxLineBytes: maxLineBytes) {
                 case .record(let record):
                     if enabled {
-                        batch.append(record, json: bytes, sender: sender, receivedAt: readAt)
+                        batch.append(record, json: bytes, sender: sender, receivedAt: readAt, journalPrefix: journalPrefix)
                     } else {
                         rejects[.disabled, default: 0] += 1
                     }

@@ -27,9 +27,13 @@ struct IngestBatch: Sendable {
     }
 
     mutating func append(_ record: WireRecord, json: UnsafeRawBufferPointer, sender: SenderIdentity,
-                         receivedAt: Timestamp) {
+                         receivedAt: Timestamp, journalPrefix: [UInt8]? = nil) {
         let start = journal.count
-        JournalRecord.append(json: json, sender: sender, receivedAt: receivedAt, to: &journal)
+        if let journalPrefix {
+            JournalRecord.append(json: json, prefix: journalPrefix, to: &journal)
+        } else {
+            JournalRecord.append(json: json, sender: sender, receivedAt: receivedAt, to: &journal)
+        }
         ranges.append(start..<journal.count)
         fragmentRanges.append(EventFragment.append(record, to: &fragments) ?? 0..<0)
         records.append(AcceptedRecord(record: record, sender: sender, receivedAt: receivedAt))

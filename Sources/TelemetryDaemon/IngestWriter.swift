@@ -20,7 +20,7 @@ final class IngestWriter: @unchecked Sendable {
         var commitIntervalMicroseconds: Int64
         /// Stored documents older than this are deleted; 0 keeps them forever (TELEMETRY_RETENTION_DAYS).
         var retentionMicroseconds: Int64 = 0
-        var maxQueuedBytes: Int = 16 << 20
+        var maxQueuedBytes: Int = 8 << 20
         var recentlyClosedCapacity: Int = 65_536
     }
 

@@ -216,6 +216,19 @@ public struct JSONWriter: Sendable {
         raw(json)
     }
 
+    // MARK: Fixed shapes
+
+    /// Appends bytes verbatim, outside the comma bookkeeping, for an encoder that lays out a fixed shape
+    /// itself (the per-event hot path). The caller is responsible for producing valid JSON.
+    public mutating func appendVerbatim(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends a quoted, escaped string, outside the comma bookkeeping (see `appendVerbatim`).
+    public mutating func appendQuotedString(_ text: String) {
+        appendQuoted(text)
+    }
+
     // MARK: Escaping
 
     private mutating func appendQuoted(_ text: String) {
