@@ -1,3 +1,4 @@
+import CSystemd
 import Dispatch
 import Logging
 import NIOConcurrencyHelpers
@@ -65,6 +66,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     public func run() throws {
+        telemetry_limit_malloc_arenas()
         let startedAt = Timestamp.now()
         try ensureDirectory(settings.stateDirectory)
         let key: [UInt8]
