@@ -7,6 +7,8 @@ public struct ClientEnvironment: Sendable {
     public var socketPath: String
     public var spoolDirectory: String
     public var quiet: Bool
+    /// Opt-out: TELEMETRY_ENABLED=false (or 0, no, off) or DO_NOT_TRACK=1.
+    public var disabled: Bool
     public var flushTimeoutSeconds: Double
 
     public static func current() -> ClientEnvironment {
@@ -14,11 +16,17 @@ public struct ClientEnvironment: Sendable {
             socketPath: variable("TELEMETRY_SOCKET").flatMap { $0.isEmpty ? nil : $0 } ?? defaultSocketPath,
             spoolDirectory: variable("TELEMETRY_SPOOL_DIR").flatMap { $0.isEmpty ? nil : $0 } ?? defaultSpoolDirectory,
             quiet: isTrue(variable("TELEMETRY_QUIET")),
+            disabled: isFalse(variable("TELEMETRY_ENABLED")) || isTrue(variable("DO_NOT_TRACK")),
             flushTimeoutSeconds: variable("TELEMETRY_FLUSH_TIMEOUT").flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? 2)
     }
 
     public static func variable(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
+    }
+
+    public static func isFalse(_ value: String?) -> Bool {
+        guard let value = value?.lowercased() else { return false }
+        return ["0", "false", "no", "off"].contains(value)
     }
 
     public static func isTrue(_ value: String?) -> Bool {

@@ -25,6 +25,9 @@ public struct SendSession {
         /// How long the daemon may take no bytes at all, while some wait, before the client gives up on it
         /// and spools (a stopped or wedged daemon). Busy is fine; stuck is not.
         public var stallSeconds: Double = 2
+        /// Telemetry is switched off for this user or host (TELEMETRY_ENABLED=false, DO_NOT_TRACK=1): lines are
+        /// read and discarded, nothing is sent or spooled, control lines are answered here.
+        public var disabled = false
         public init(socketPath: String) { self.socketPath = socketPath }
     }
 
@@ -42,7 +45,7 @@ public struct SendSession {
     }
 
     /// Who is waiting for the daemon's answer to a forwarded control line.
-    private enum ReplyTarget { case output, ownFlush }
+    private enum ReplyTarget { case output(ControlRequest), ownFlush }
 
     private let options: Options
     private let input: Int32
@@ -151,12 +154,16 @@ public struct SendSession {
                 complain("line \(lineNumber): \(error.reason.rawValue): \(error.detail) in: \(excerpt(bytes))")
                 return
             }
+            if options.disabled {
+                if case .control(let request) = message { answerDisabled(request) }
+                return
+            }
             if !connectAttempted { connect() }
             if socket >= 0 {
                 if sent == outgoing.count { lastProgress = monotonicMicroseconds() }
                 outgoing.append(contentsOf: bytes)
                 outgoing.append(UInt8(ascii: "\n"))
-                if case .control = message { replies.append(.output) }
+                if case .control(let request) = message { replies.append(.output(request)) }
             } else if case .control(let request) = message {
                 answerLocally(request)
             } else {
@@ -278,11 +285,11 @@ public struct SendSession {
         replies = []
         replyBuffer = []
         for target in waiting {
-            let reply = localFlushReply(request: "flush")
             switch target {
-            case .output: writeAll(output, reply)
+            case .output(let request): answerLocally(request)
             case .ownFlush:
-                if spool == nil || spoolFailed { outcome.flushProblem = "telemetryd was unreachable and the spool failed" }
+                let durable = spool != nil && (try? spool?.sync()) != nil
+                if !durable { outcome.flushProblem = "telemetryd was unreachable and the spool could not be written" }
             }
         }
     }
@@ -320,6 +327,20 @@ public struct SendSession {
             json.endObject()
             writeAll(output, json.bytes + [UInt8(ascii: "\n")])
         }
+    }
+
+    private func answerDisabled(_ request: ControlRequest) {
+        var json = JSONWriter()
+        json.beginObject()
+        json.key("v"); json.integer(Int64(wireProtocolVersion))
+        json.key("ok"); json.bool(request.command == .flush)
+        json.key("request"); json.string(request.command.rawValue)
+        json.key("disabled"); json.bool(true)
+        if request.command != .flush {
+            json.key("error"); json.string("telemetry is switched off here (TELEMETRY_ENABLED or DO_NOT_TRACK); nothing was sent")
+        }
+        json.endObject()
+        writeAll(output, json.bytes + [UInt8(ascii: "\n")])
     }
 
     /// Makes the spool durable and says so in the daemon's reply format.

@@ -165,7 +165,7 @@ public final class Daemon: @unchecked Sendable {
         shutdown.lock(whenValue: true)
         shutdown.unlock()
 
-        logger.notice("shutting down: no new connections; committing what clients already sent")
+        logger.notice("shutting down: reading what clients already sent, then closing connections and committing")
         notifier.stopping(status: "stopping: committing \(counters.snapshot.openExecutions) open executions")
         statusTask.cancel()
         spoolTask.cancel()

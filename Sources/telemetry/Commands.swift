@@ -17,6 +17,7 @@ enum Commands {
         let environment = ClientEnvironment.current()
         var options = SendSession.Options(socketPath: parsed.values["--socket"] ?? environment.socketPath)
         options.spoolDirectory = environment.spoolDirectory
+        options.disabled = environment.disabled
         options.quiet = parsed.flags.contains("--quiet") || environment.quiet
         options.wait = parsed.flags.contains("--wait")
         options.timeoutSeconds = try parsed.seconds("--timeout") ?? environment.flushTimeoutSeconds

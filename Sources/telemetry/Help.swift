@@ -21,6 +21,7 @@ enum Help {
 
     ENVIRONMENT
       TELEMETRY_SOCKET         daemon socket (default /run/telemetryd/telemetryd.sock)
+      TELEMETRY_ENABLED=false  send: opt out (also 0, no, off; or DO_NOT_TRACK=1): read and discard, send nothing
       TELEMETRY_QUIET=1        send: do not report problems on stderr
       TELEMETRY_SPOOL_DIR      send: where lines wait while the daemon is unreachable (default /var/spool/telemetryd)
       TELEMETRY_FLUSH_TIMEOUT  seconds to wait for the daemon (default 2)

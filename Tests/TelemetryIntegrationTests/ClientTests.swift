@@ -103,6 +103,23 @@ struct ClientTests {
         #expect(replies[1].string("error")?.contains("unreachable") == true, "\(replies[1])")
     }
 
+    @Test("opt-out: with TELEMETRY_ENABLED=false or DO_NOT_TRACK=1, send sends and spools nothing and answers flush itself")
+    func optOut() async throws {
+        for environment in [["TELEMETRY_ENABLED": "false"], ["TELEMETRY_ENABLED": "off"], ["DO_NOT_TRACK": "1"]] {
+            try await withDaemon(tag: "optout") { daemon in
+                let input = Self.sampleInput() + Wire.control("flush") + "\n"
+                let send = try await daemon.cli(["send", "--strict"], stdin: input, environment: environment)
+                #expect(send.status == 0, "\(send)")
+                #expect(send.stderr.isEmpty, "\(send)")
+                let reply = try parseJSONObject(send.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+                #expect(reply.bool("ok") == true && reply.bool("disabled") == true, "\(reply)")
+                let status = try await daemon.status()
+                #expect(status.int("lines_accepted") == 0, "nothing reached the daemon with \(environment)")
+                #expect(Self.spoolFiles(daemon.spoolDir).isEmpty, "nothing was spooled with \(environment)")
+            }
+        }
+    }
+
     @Test("spooled lines are taken in when the daemon starts, and every few seconds while it runs")
     func spoolIsTakenIn() async throws {
         let dir = try TempDir("cspool")
