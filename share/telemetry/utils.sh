@@ -61,69 +61,77 @@ fi
 
 _telemetry_loaded=1
 
-# ---- state ------------------------------------------------------------------------------------------
+# Global state, set up in a function so that a `set -x` trace of the `source` line is one line.
+_telemetry_setup() {
 
-# '' before telemetry_init, off (opted out), on (initialized), ended (the execution has ended).
-_telemetry_state=''
-_telemetry_why=''            # why telemetry is off, or why there is no channel
-_telemetry_id=''
-_telemetry_script=''
-_telemetry_version=''
-_telemetry_env=''
-_telemetry_t0=0              # telemetry_init, microseconds since the epoch
-_telemetry_us=0              # scratch: microseconds since the epoch (_telemetry_now)
-_telemetry_owner=''          # $BASHPID of the shell that ran telemetry_init
-_telemetry_client=''
-_telemetry_wfd=''            # our end of the client's stdin; empty: no channel (events are no-ops)
-_telemetry_rfd=''            # the client's replies
-_telemetry_timeout_us=2000000
-_telemetry_hooked=''         # 1 while the library's EXIT trap is installed
-_telemetry_user_exit=''      # the script's own EXIT trap code, run after the library's
-_telemetry_prefix='{ _telemetry_on_exit; } 2>/dev/null && { :; } 2>/dev/null'
-_telemetry_last_error=''
-_telemetry_w=''              # a message for the script's stderr, printed by _telemetry_warned
-_telemetry_f=''              # scratch: an escaped JSON string (no quotes), or a formatted number
-_telemetry_fl=0              # scratch: its length in bytes
-_telemetry_kb=0              # scratch: a size (KiB or bytes)
-_telemetry_s_ticks=0         # scratch: CPU clock ticks of the shell and its waited-for children
-_telemetry_s_cflt=0          # scratch: page faults of the waited-for children
-_telemetry_ticks0=0          # baselines at telemetry_init
-_telemetry_io0=0
-_telemetry_net0=0
-_telemetry_cflt=0            # children's page faults at the last sample
-_telemetry_cpeak_kb=0        # largest growth of the children's faulted memory between two samples
-declare -gi _telemetry_pending=0 _telemetry_written=0 _telemetry_dropped=0
-declare -gi _telemetry_flush_ok=0 _telemetry_flush_failed=0 _telemetry_confirmed=0
-declare -gA _telemetry_timers=() _telemetry_metric_seen=()
-declare -ga _telemetry_log=()
+    # ---- state ------------------------------------------------------------------------------------------
 
-# Printable ASCII other than '"' and '\': text that goes into a JSON string as it is.
-_telemetry_pat_unsafe='*[!]-~ !#-[]*'
-_telemetry_pat_nonascii=$'*[\x80-\xff]*'
-_telemetry_bs=\\
-_telemetry_q='"'
-# Control characters without a short JSON escape, and their \u00XX escapes.
-declare -ga _telemetry_cc=() _telemetry_ce=()
-_telemetry_i=1
-while ((_telemetry_i < 32)); do
-    if ((_telemetry_i != 9 && _telemetry_i != 10 && _telemetry_i != 13)); then
-        printf -v _telemetry_f '%03o' "$_telemetry_i"
-        # shellcheck disable=SC2059  # the format is the escape \NNN
-        printf -v _telemetry_f "\\$_telemetry_f"
-        _telemetry_cc+=("$_telemetry_f")
-        printf -v _telemetry_f '\\u%04x' "$_telemetry_i"
-        _telemetry_ce+=("$_telemetry_f")
-    fi
-    _telemetry_i=$((_telemetry_i + 1))
-done
-unset _telemetry_i
-# Well-formed UTF-8 (RFC 3629), matched byte by byte under LC_ALL=C.
-_telemetry_re_char=$'[\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf]'
-_telemetry_re_valid="^($_telemetry_re_char)*\$"
-_telemetry_re_prefix="^($_telemetry_re_char)*"
-_telemetry_re_tail=$'([\xc0-\xff])([\x80-\xbf]*)$'
-_telemetry_re_number='^([+-]?)([0-9]*)(\.([0-9]*))?([eE]([+-]?)([0-9]+))?$'
-_telemetry_re_metric='^[A-Za-z_][A-Za-z0-9_.:-]*$'
+    # '' before telemetry_init, off (opted out), on (initialized), ended (the execution has ended).
+    _telemetry_state=''
+    _telemetry_why=''            # why telemetry is off, or why there is no channel
+    _telemetry_id=''
+    _telemetry_script=''
+    _telemetry_version=''
+    _telemetry_env=''
+    _telemetry_t0=0              # telemetry_init, microseconds since the epoch
+    _telemetry_us=0              # scratch: microseconds since the epoch (_telemetry_now)
+    _telemetry_owner=''          # $BASHPID of the shell that ran telemetry_init
+    _telemetry_client=''
+    _telemetry_wfd=''            # our end of the client's stdin; empty: no channel (events are no-ops)
+    _telemetry_rfd=''            # the client's replies
+    _telemetry_timeout_us=2000000
+    _telemetry_hooked=''         # 1 while the library's EXIT trap is installed
+    _telemetry_user_exit=''      # the script's own EXIT trap code, run after the library's
+    _telemetry_prefix='{ _telemetry_on_exit; } 2>/dev/null && { :; } 2>/dev/null'
+    _telemetry_last_error=''
+    _telemetry_w=''              # a message for the script's stderr, printed by _telemetry_warned
+    _telemetry_f=''              # scratch: an escaped JSON string (no quotes), or a formatted number
+    _telemetry_fl=0              # scratch: its length in bytes
+    _telemetry_kb=0              # scratch: a size (KiB or bytes)
+    _telemetry_s_ticks=0         # scratch: CPU clock ticks of the shell and its waited-for children
+    _telemetry_s_cflt=0          # scratch: page faults of the waited-for children
+    _telemetry_ticks0=0          # baselines at telemetry_init
+    _telemetry_io0=0
+    _telemetry_net0=0
+    _telemetry_cflt=0            # children's page faults at the last sample
+    _telemetry_cpeak_kb=0        # largest growth of the children's faulted memory between two samples
+    # Lines not written (no channel, or it closed), flushes confirmed and not, time of the last
+    # confirmed flush (microseconds since the epoch, 0: none).
+    declare -gi _telemetry_pending=0 _telemetry_dropped=0 _telemetry_flush_ok=0 _telemetry_flush_failed=0
+    declare -gi _telemetry_confirmed_us=0
+    declare -gA _telemetry_timers=() _telemetry_metric_seen=()
+    declare -ga _telemetry_log=()
+
+    # Printable ASCII other than '"' and '\': text that goes into a JSON string as it is.
+    _telemetry_pat_unsafe='*[!]-~ !#-[]*'
+    _telemetry_pat_nonascii=$'*[\x80-\xff]*'
+    _telemetry_bs=\\
+    _telemetry_q='"'
+    # Control characters without a short JSON escape, and their \u00XX escapes.
+    declare -ga _telemetry_cc=() _telemetry_ce=()
+    _telemetry_i=1
+    while ((_telemetry_i < 32)); do
+        if ((_telemetry_i != 9 && _telemetry_i != 10 && _telemetry_i != 13)); then
+            printf -v _telemetry_f '%03o' "$_telemetry_i"
+            # shellcheck disable=SC2059  # the format is the escape \NNN
+            printf -v _telemetry_f "\\$_telemetry_f"
+            _telemetry_cc+=("$_telemetry_f")
+            printf -v _telemetry_f '\\u%04x' "$_telemetry_i"
+            _telemetry_ce+=("$_telemetry_f")
+        fi
+        _telemetry_i=$((_telemetry_i + 1))
+    done
+    unset _telemetry_i
+    # Well-formed UTF-8 (RFC 3629), matched byte by byte under LC_ALL=C.
+    _telemetry_re_char=$'[\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf]'
+    _telemetry_re_valid="^($_telemetry_re_char)*\$"
+    _telemetry_re_prefix="^($_telemetry_re_char)*"
+    _telemetry_re_tail=$'([\xc0-\xff])([\x80-\xbf]*)$'
+    _telemetry_re_number='^([+-]?)([0-9]*)(\.([0-9]*))?([eE]([+-]?)([0-9]+))?$'
+    _telemetry_re_metric='^[A-Za-z_][A-Za-z0-9_.:-]*$'
+    return 0
+} 2>/dev/null
+_telemetry_setup
 
 # ---- small helpers ----------------------------------------------------------------------------------
 
@@ -328,6 +336,13 @@ _telemetry_close() {
     return 0
 }
 
+# A write to the channel failed (someone closed our descriptor): stop writing.
+_telemetry_dead_write() {
+    _telemetry_dropped+=1
+    _telemetry_dead "cannot write to the telemetry client"
+    return 0
+}
+
 # _telemetry_dead REASON: the channel is gone; every later event is a no-op.
 _telemetry_dead() {
     _telemetry_last_error=$1
@@ -383,7 +398,7 @@ _telemetry_roundtrip() {
     done
     if ((ok == 0)); then
         _telemetry_flush_ok+=1
-        _telemetry_confirmed=$_telemetry_written
+        _telemetry_confirmed_us=$_telemetry_us
     else
         _telemetry_flush_failed+=1
         _telemetry_note "flush not confirmed: $_telemetry_last_error"
@@ -506,6 +521,8 @@ telemetry_init() {
         ;;
     esac
     _telemetry_state=on
+    # EPOCHREALTIME follows the locale's decimal point: with a comma, every event takes the slow path.
+    if [[ ${EPOCHREALTIME-,} == *,* ]]; then _telemetry_pat_unsafe='*'; else _telemetry_pat_unsafe='*[!]-~ !#-[]*'; fi
     [[ -n $name ]] || name=${0##*/}
     [[ -n $name ]] || name=bash
     _telemetry_script=$name
@@ -573,10 +590,8 @@ telemetry_init() {
     _telemetry_field "$_telemetry_env" 128 768
     v=${EPOCHREALTIME/,/.}
     [[ -n $v ]] || printf -v v '%(%s)T' -1
-    if printf '{"v":1,"kind":"start","execution_id":"%s","ts":%s,"script":"%s","version":"%s","environment":"%s","pid":%d}\n' \
-        "$_telemetry_id" "$v" "$name" "$version" "$_telemetry_f" "$$" >&"$_telemetry_wfd"; then
-        _telemetry_written+=1
-    fi
+    printf '{"v":1,"kind":"start","execution_id":"%s","ts":%s,"script":"%s","version":"%s","environment":"%s","pid":%d}\n' \
+        "$_telemetry_id" "$v" "$name" "$version" "$_telemetry_f" "$$" >&"$_telemetry_wfd" || _telemetry_dead_write
     _telemetry_hook
     _telemetry_note "execution $_telemetry_id of $_telemetry_script $_telemetry_version started (client $client)"
     return 0
@@ -609,11 +624,10 @@ _telemetry_reset_state() {
     _telemetry_client=''
     _telemetry_last_error=''
     _telemetry_pending=0
-    _telemetry_written=0
     _telemetry_dropped=0
     _telemetry_flush_ok=0
     _telemetry_flush_failed=0
-    _telemetry_confirmed=0
+    _telemetry_confirmed_us=0
     _telemetry_cpeak_kb=0
     _telemetry_timeout_us=2000000
     _telemetry_timers=()
@@ -631,9 +645,31 @@ telemetry_start_timer() {
     return 0
 } 2>/dev/null
 
-# _telemetry_event LEVEL OP MESSAGE: the event path. One printf; no fork.
+# telemetry_track_<level> OP MESSAGE: the event path. The usual case (OP and MESSAGE plain
+# printable ASCII without '"' or '\', not too long, no timer on OP) is one builtin printf to the
+# channel: no fork, no subshell, no external command, no other function call, no local variable.
+# The rest goes through _telemetry_event. The five functions are made from one template (LEVEL is
+# replaced); their body runs with stderr closed (`2>&-`, cheaper than /dev/null), which keeps the
+# `set -x` trace of the body away from the script's stderr.
+# shellcheck disable=SC2016  # expanded when the functions run
+_telemetry_template='() {
+    [[ -n $_telemetry_wfd && -n ${1-} && $# -gt 1 && $1$2 != $_telemetry_pat_unsafe &&
+        -z ${_telemetry_timers[$1]-} && ${#1} -le 256 && ${#2} -le 3600 ]] || { _telemetry_event LEVEL "$@"; return 0; }
+    echo "{\"v\":1,\"kind\":\"event\",\"execution_id\":\"$_telemetry_id\",\"ts\":$EPOCHREALTIME,\"level\":\"LEVEL\",\"operation\":\"$1\",\"message\":\"$2\"}" >&"$_telemetry_wfd" || _telemetry_dead_write
+} 2>&-'
+eval "telemetry_track_success${_telemetry_template//LEVEL/success}"
+eval "telemetry_track_error${_telemetry_template//LEVEL/error}"
+eval "telemetry_track_warning${_telemetry_template//LEVEL/warning}"
+eval "telemetry_track_info${_telemetry_template//LEVEL/info}"
+eval "telemetry_track_debug${_telemetry_template//LEVEL/debug}"
+unset _telemetry_template
+
+# _telemetry_event LEVEL OP MESSAGE: an event that needs escaping, cutting or a duration.
 _telemetry_event() {
-    [[ -n $_telemetry_wfd ]] || return 0
+    if [[ -z $_telemetry_wfd ]]; then
+        if [[ $_telemetry_state == on ]]; then _telemetry_dropped+=1; fi
+        return 0
+    fi
     local op=${2:--} msg=${3-} d='' t ts=${EPOCHREALTIME/,/.}
     [[ -n $ts ]] || printf -v ts '%(%s)T.000000' -1
     t=${_telemetry_timers[$op]-}
@@ -643,33 +679,22 @@ _telemetry_event() {
         if ((t < 0)); then t=0; fi
         printf -v d ',"duration_seconds":%d.%06d' "$((t / 1000000))" "$((t % 1000000))"
     fi
-    # shellcheck disable=SC2053
-    if [[ $op$msg == $_telemetry_pat_unsafe ]] || ((${#op} > 256 || ${#msg} > 3600)); then
-        _telemetry_field "$op" 256 1536
-        op=$_telemetry_f
-        t=$((3900 - _telemetry_fl - ${#d}))
-        _telemetry_field "$msg" "$t" "$t"
-        msg=$_telemetry_f
-    fi
+    _telemetry_field "$op" 256 1536
+    op=$_telemetry_f
+    t=$((3900 - _telemetry_fl - ${#d}))
+    _telemetry_field "$msg" "$t" "$t"
     if printf '{"v":1,"kind":"event","execution_id":"%s","ts":%s,"level":"%s","operation":"%s","message":"%s"%s}\n' \
-        "$_telemetry_id" "$ts" "$1" "$op" "$msg" "$d" >&"$_telemetry_wfd"; then
-        _telemetry_written+=1
+        "$_telemetry_id" "$ts" "$1" "$op" "$_telemetry_f" "$d" >&"$_telemetry_wfd"; then
+        :
     else
-        _telemetry_dropped+=1
-        _telemetry_dead "cannot write to the telemetry client"
+        _telemetry_dead_write
     fi
     return 0
 }
 
-telemetry_track_success() { _telemetry_event success "$@"; } 2>/dev/null
-telemetry_track_error() { _telemetry_event error "$@"; } 2>/dev/null
-telemetry_track_warning() { _telemetry_event warning "$@"; } 2>/dev/null
-telemetry_track_info() { _telemetry_event info "$@"; } 2>/dev/null
-telemetry_track_debug() { _telemetry_event debug "$@"; } 2>/dev/null
-
 # telemetry_record_metric NAME VALUE: VALUE must be a finite number (else a warning, nothing sent).
 telemetry_record_metric() {
-    { _telemetry_metric "$@"; } 2>/dev/null || { _telemetry_warned 3>&2; } 2>/dev/null || :
+    { _telemetry_metric "$@"; } 2>/dev/null || { _telemetry_warned; } 3>&2 2>/dev/null || :
 }
 
 # Status 1 when there is a warning for the script (in _telemetry_w).
@@ -685,13 +710,12 @@ _telemetry_metric() {
         return 1
     fi
     _telemetry_metric_seen[$name]=1
-    [[ -n $_telemetry_wfd ]] || return 0
+    [[ -n $_telemetry_wfd ]] || { _telemetry_dropped+=1; return 0; }
     if printf '{"v":1,"kind":"metric","execution_id":"%s","ts":%s,"name":"%s","value":%s}\n' \
         "$_telemetry_id" "${EPOCHREALTIME/,/.}" "$name" "$_telemetry_f" >&"$_telemetry_wfd"; then
-        _telemetry_written+=1
+        :
     else
-        _telemetry_dropped+=1
-        _telemetry_dead "cannot write to the telemetry client"
+        _telemetry_dead_write
     fi
     return 0
 }
@@ -708,7 +732,7 @@ _telemetry_w=''
 
 # telemetry_add_tag KEY VALUE: a label on the execution (KEY 1-128 bytes, VALUE at most 1024 bytes).
 telemetry_add_tag() {
-    { _telemetry_tag "$@"; } 2>/dev/null || { _telemetry_warned 3>&2; } 2>/dev/null || :
+    { _telemetry_tag "$@"; } 2>/dev/null || { _telemetry_warned; } 3>&2 2>/dev/null || :
 }
 
 _telemetry_tag() {
@@ -718,17 +742,16 @@ _telemetry_tag() {
         _telemetry_w="warning: telemetry_add_tag: empty key; not recorded"
         return 1
     fi
-    [[ -n $_telemetry_wfd ]] || return 0
+    [[ -n $_telemetry_wfd ]] || { _telemetry_dropped+=1; return 0; }
     _telemetry_field "$key" 128 768
     key=$_telemetry_f
     _telemetry_field "${2-}" 1024 3000
     value=$_telemetry_f
     if printf '{"v":1,"kind":"tag","execution_id":"%s","ts":%s,"key":"%s","value":"%s"}\n' \
         "$_telemetry_id" "${EPOCHREALTIME/,/.}" "$key" "$value" >&"$_telemetry_wfd"; then
-        _telemetry_written+=1
+        :
     else
-        _telemetry_dropped+=1
-        _telemetry_dead "cannot write to the telemetry client"
+        _telemetry_dead_write
     fi
     return 0
 }
@@ -746,7 +769,7 @@ telemetry_flush() {
 
 # _telemetry_end STATUS: record the resource metrics and the end, wait until it is durable, close.
 _telemetry_end() {
-    local status=$1 d n value
+    local status=$1 d n value durable=''
     [[ $_telemetry_state == on && $BASHPID == "$_telemetry_owner" ]] || return 0
     _telemetry_state=ended
     if [[ -n $_telemetry_wfd ]]; then
@@ -765,21 +788,34 @@ _telemetry_end() {
             network_usage) _telemetry_get network; value=$_telemetry_f ;;
             esac
             printf '{"v":1,"kind":"metric","execution_id":"%s","ts":%s,"name":"%s","value":%s}\n' \
-                "$_telemetry_id" "${EPOCHREALTIME/,/.}" "$n" "$value" >&"$_telemetry_wfd" && _telemetry_written+=1
+                "$_telemetry_id" "${EPOCHREALTIME/,/.}" "$n" "$value" >&"$_telemetry_wfd" || _telemetry_dead_write
         done
-        if printf '{"v":1,"kind":"end","execution_id":"%s","ts":%s,"exit_code":%d,"duration_seconds":%s}\n' \
+        if [[ -n $_telemetry_wfd ]] && printf '{"v":1,"kind":"end","execution_id":"%s","ts":%s,"exit_code":%d,"duration_seconds":%s}\n' \
             "$_telemetry_id" "${EPOCHREALTIME/,/.}" "$((status & 255))" "$d" >&"$_telemetry_wfd"; then
-            _telemetry_written+=1
-            _telemetry_roundtrip "$_telemetry_timeout_us"
+            if _telemetry_roundtrip "$_telemetry_timeout_us"; then durable=1; fi
         else
             _telemetry_dropped+=1
         fi
         _telemetry_close
+    else
+        _telemetry_dropped+=1
+        [[ -n $_telemetry_last_error ]] || _telemetry_last_error=$_telemetry_why
     fi
-    _telemetry_note "execution $_telemetry_id ended with exit status $status: $_telemetry_written lines written, $_telemetry_confirmed confirmed durable, $_telemetry_dropped dropped"
-    if [[ -n ${TELEMETRY_DEBUG-} ]] && ((_telemetry_dropped > 0 || _telemetry_confirmed < _telemetry_written)); then
-        printf -v _telemetry_w 'execution %s: %d of %d lines not confirmed durable, %d dropped%s' \
-            "$_telemetry_id" "$((_telemetry_written - _telemetry_confirmed))" "$_telemetry_written" \
+    if [[ -n $durable ]]; then
+        _telemetry_note "execution $_telemetry_id ended with exit status $status; durable"
+    else
+        _telemetry_note "execution $_telemetry_id ended with exit status $status; not confirmed durable"
+    fi
+    if [[ -n ${TELEMETRY_DEBUG-} && ( -z $durable || $_telemetry_dropped -gt 0 ) ]]; then
+        if ((_telemetry_confirmed_us > 0)); then
+            printf -v n '%(%H:%M:%S)T' "$((_telemetry_confirmed_us / 1000000))"
+            n="what was recorded after the flush confirmed at $n"
+        else
+            n="nothing recorded"
+        fi
+        if [[ -n $durable ]]; then n="everything recorded"; fi
+        printf -v _telemetry_w 'execution %s (exit status %d): %s%s; %d lines were not written%s' \
+            "$_telemetry_id" "$status" "$n" "${durable:+ is durable}${durable:- was not confirmed durable}" \
             "$_telemetry_dropped" "${_telemetry_last_error:+ (last problem: $_telemetry_last_error)}"
         return 1
     fi
@@ -800,7 +836,7 @@ _telemetry_on_exit() {
 # telemetry_finish [STATUS]: end the execution now (exit status STATUS, default $?). For a script
 # that sets its own EXIT trap after telemetry_init: trap 'rc=$?; telemetry_finish "$rc"; ...' EXIT
 telemetry_finish() {
-    { _telemetry_finish "$?" "$@"; } 2>/dev/null || { _telemetry_warned 3>&2; } 2>/dev/null || :
+    { _telemetry_finish "$?" "$@"; } 2>/dev/null || { _telemetry_warned; } 3>&2 2>/dev/null || :
 }
 
 _telemetry_finish() {
@@ -915,7 +951,12 @@ telemetry_status() {
         else
             echo "  channel:      closed${_telemetry_why:+ ($_telemetry_why)}"
         fi
-        echo "  lines:        $_telemetry_written written, $_telemetry_confirmed confirmed durable, $_telemetry_dropped dropped"
+        if ((_telemetry_confirmed_us > 0)); then
+            printf '  durable:      everything up to %(%H:%M:%S)T (last confirmed flush)\n' "$((_telemetry_confirmed_us / 1000000))"
+        else
+            echo "  durable:      no flush confirmed yet"
+        fi
+        echo "  not written:  $_telemetry_dropped lines"
         echo "  flushes:      $_telemetry_flush_ok confirmed, $_telemetry_flush_failed not confirmed"
         if [[ -n $_telemetry_last_error ]]; then echo "  last problem: $_telemetry_last_error"; fi
         # shellcheck disable=SC2119
