@@ -6,6 +6,8 @@ import PackageDescription
 ///                     so the `telemetry` client stays fast to start.
 ///   TelemetryCore   – daemon logic without I/O: aggregation into execution documents, config, anonymization.
 ///   TelemetryStore  – the durable SQLite store (journal of accepted lines + completed documents).
+///   TelemetryDelivery – forwarding to TELEMETRY_ENDPOINT: libcurl session, compression, batching and retry
+///                     policy, OTLP mapping.
 ///   TelemetryDaemon – the I/O edge: NIO socket server, ingest writer thread, control requests, sd_notify.
 ///   TelemetryClient – the client side of the socket, shared by the `telemetry` commands.
 let package = Package(
@@ -25,11 +27,20 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
         .target(name: "TelemetryWire"),
         .target(name: "TelemetryCore", dependencies: ["TelemetryWire"]),
         .target(name: "TelemetryStore", dependencies: ["CSQLite", "TelemetryWire", "TelemetryCore"]),
+        .target(name: "TelemetryDelivery", dependencies: [
+            "CCurl", "CZlib", "CZstd", "TelemetryWire", "TelemetryCore", "TelemetryStore",
+        ]),
         .target(name: "TelemetryDaemon", dependencies: [
-            "TelemetryWire", "TelemetryCore", "TelemetryStore", "CSystemd",
+            "TelemetryWire", "TelemetryCore", "TelemetryStore", "TelemetryDelivery", "CSystemd",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -47,6 +58,7 @@ let package = Package(
         .testTarget(name: "TelemetryWireTests", dependencies: ["TelemetryWire"]),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"]),
         .testTarget(name: "TelemetryStoreTests", dependencies: ["TelemetryStore"]),
+        .testTarget(name: "TelemetryDeliveryTests", dependencies: ["TelemetryDelivery", "TelemetryWire", "TelemetryCore"]),
         .testTarget(name: "TelemetryDaemonTests", dependencies: [
             "TelemetryDaemon", "TelemetryStore", "TelemetryCore", "TelemetryWire",
             .product(name: "NIOCore", package: "swift-nio"),

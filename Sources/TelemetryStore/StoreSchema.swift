@@ -11,7 +11,7 @@
 /// - `meta`: small key/value facts (`created_at`, the `heartbeat` of health checks, later a delivery watermark).
 enum StoreSchema {
     /// The version this code writes. Databases with a higher `user_version` are refused.
-    static let version: Int32 = 1
+    static let version: Int32 = 2
 
     /// `PRAGMA application_id` ("TLMY"), so that `file(1)`-style tools and this code can tell the file apart from
     /// other SQLite databases.
@@ -44,6 +44,31 @@ enum StoreSchema {
             "CREATE INDEX documents_by_script ON documents(script_name)",
             "CREATE INDEX documents_by_completion ON documents(completed_at)",
             "CREATE TABLE meta(key TEXT PRIMARY KEY, value)",
+        ],
+        // 1 → 2: delivery. A document is pending until `delivered_at` is set; while it is being sent it belongs
+        // to a batch (`batch_id`), whose id is the request's Idempotency-Key, kept across retries and restarts.
+        // A batch the endpoint refused for good is dead-lettered: its documents wait for replay or purge.
+        [
+            "ALTER TABLE documents ADD COLUMN batch_id TEXT",
+            "ALTER TABLE documents ADD COLUMN delivered_at INTEGER",
+            "ALTER TABLE documents ADD COLUMN dead_lettered_at INTEGER",
+            """
+            CREATE INDEX documents_pending ON documents(sequence)
+            WHERE delivered_at IS NULL AND dead_lettered_at IS NULL
+            """,
+            "CREATE INDEX documents_by_batch ON documents(batch_id) WHERE batch_id IS NOT NULL",
+            """
+            CREATE TABLE batches(
+                id TEXT PRIMARY KEY,
+                created_at INTEGER NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_attempt_at INTEGER,
+                last_error TEXT,
+                dead_at INTEGER,
+                dead_status INTEGER,
+                dead_response TEXT
+            )
+            """,
         ],
     ]
 }

@@ -368,7 +368,7 @@ public final class TelemetryStore {
     // MARK: Helpers
 
     /// A cached statement (prepared once per connection; the commit path reuses them on every call).
-    private func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+    func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
         if let cached = statements[sql] { return cached }
         let prepared = try database.prepare(sql, persistent: true)
         statements[sql] = prepared
@@ -376,7 +376,7 @@ public final class TelemetryStore {
     }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction.
-    private func write<T>(_ body: () throws(SQLiteError) -> T) throws(SQLiteError) -> T {
+    func write<T>(_ body: () throws(SQLiteError) -> T) throws(SQLiteError) -> T {
         guard !isReadOnly else {
             throw SQLiteError(code: SQLITE_READONLY, message: "the store was opened read-only", operation: "writing to",
                               path: path)
@@ -394,7 +394,7 @@ public final class TelemetryStore {
     }
 
     /// Runs `body` in one read snapshot.
-    private func read<T>(_ body: () throws(SQLiteError) -> T) throws(SQLiteError) -> T {
+    func read<T>(_ body: () throws(SQLiteError) -> T) throws(SQLiteError) -> T {
         database.rollback()
         try database.begin(immediate: false)
         do throws(SQLiteError) {

@@ -15,7 +15,7 @@ struct TelemetryStoreTests {
                 #expect(fileMode(directory) == 0o750)
                 #expect(try text(store.database, "PRAGMA journal_mode") == "wal")
                 #expect(try scalar(store.database, "PRAGMA synchronous") == 2)  // FULL
-                #expect(try scalar(store.database, "PRAGMA user_version") == 1)
+                #expect(try scalar(store.database, "PRAGMA user_version") == 2)
                 #expect(try scalar(store.database, "PRAGMA page_size") == 65_536)
                 #expect(try scalar(store.database, "PRAGMA temp_store") == 2)  // MEMORY
                 #expect(try scalar(store.database, "PRAGMA wal_autocheckpoint") == 512)
@@ -57,7 +57,7 @@ struct TelemetryStoreTests {
                 let error = try #require(throws: SQLiteError.self) {
                     _ = try TelemetryStore(directory: directory, readOnly: readOnly)
                 }
-                #expect(error.message.contains("schema version 7, newer than version 1"))
+                #expect(error.message.contains("schema version 7, newer than version 2"))
                 #expect(error.description.contains("upgrade"))
                 #expect(error.description.hasSuffix("checking the schema version of \(directory)/telemetry.db"))
             }
