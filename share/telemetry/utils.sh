@@ -108,20 +108,16 @@ _telemetry_setup() {
     _telemetry_bs=\\
     _telemetry_q='"'
     # Control characters without a short JSON escape, and their \u00XX escapes.
-    declare -ga _telemetry_cc=() _telemetry_ce=()
-    _telemetry_i=1
-    while ((_telemetry_i < 32)); do
-        if ((_telemetry_i != 9 && _telemetry_i != 10 && _telemetry_i != 13)); then
-            printf -v _telemetry_f '%03o' "$_telemetry_i"
-            # shellcheck disable=SC2059  # the format is the escape \NNN
-            printf -v _telemetry_f "\\$_telemetry_f"
-            _telemetry_cc+=("$_telemetry_f")
-            printf -v _telemetry_f '\\u%04x' "$_telemetry_i"
-            _telemetry_ce+=("$_telemetry_f")
-        fi
-        _telemetry_i=$((_telemetry_i + 1))
-    done
-    unset _telemetry_i
+    _telemetry_cc=(
+        $'\x01' $'\x02' $'\x03' $'\x04' $'\x05' $'\x06' $'\x07' $'\x08' $'\x0b' $'\x0c' $'\x0e' $'\x0f' $'\x10' $'\x11'
+        $'\x12' $'\x13' $'\x14' $'\x15' $'\x16' $'\x17' $'\x18' $'\x19' $'\x1a' $'\x1b' $'\x1c' $'\x1d' $'\x1e' $'\x1f'
+    )
+    _telemetry_ce=(
+        '\u0001' '\u0002' '\u0003' '\u0004' '\u0005' '\u0006' '\u0007'
+        '\u0008' '\u000b' '\u000c' '\u000e' '\u000f' '\u0010' '\u0011'
+        '\u0012' '\u0013' '\u0014' '\u0015' '\u0016' '\u0017' '\u0018'
+        '\u0019' '\u001a' '\u001b' '\u001c' '\u001d' '\u001e' '\u001f'
+    )
     # Well-formed UTF-8 (RFC 3629), matched byte by byte under LC_ALL=C.
     _telemetry_re_char=$'[\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf]'
     _telemetry_re_valid="^($_telemetry_re_char)*\$"
@@ -408,15 +404,18 @@ _telemetry_roundtrip() {
 
 # ---- measurements (docs/bash-library.md, "Measurements") --------------------------------------------
 
+# Each /proc file is read whole with one `read -d ''` (bash reads it in blocks; reading it line by
+# line would make the kernel format it again for every line), then taken apart with expansions.
+
 # CPU ticks of the shell and its waited-for children, and the children's page faults.
 _telemetry_read_stat() {
-    local - line
+    local - line=''
     local -a f
     set -f
     local IFS=$' \t\n'
     _telemetry_s_ticks=0
     _telemetry_s_cflt=0
-    read -r line <"/proc/$$/stat" || return 1
+    read -r -d '' line <"/proc/$$/stat"
     line=${line##*) }
     # shellcheck disable=SC2206
     f=($line)
@@ -438,40 +437,49 @@ _telemetry_sample() {
 
 # Memory in KiB: the larger of the shell's peak RSS and the children's estimate.
 _telemetry_memory_kb() {
-    local k v rest peak=0 grown
-    while read -r k v rest; do
-        if [[ $k == VmHWM: ]]; then peak=$v; break; fi
-    done <"/proc/$$/status"
+    local text='' peak=0 grown
+    read -r -d '' text <"/proc/$$/status"
+    if [[ $text == *VmHWM:* ]]; then
+        peak=${text#*VmHWM:}
+        peak=${peak%%kB*}
+        peak=${peak//[!0-9]/}
+    fi
+    peak=$((10#0$peak))
     if _telemetry_read_stat; then
         grown=$(((_telemetry_s_cflt - _telemetry_cflt) * 4))
         if ((grown > peak)); then peak=$grown; fi
     fi
     if ((_telemetry_cpeak_kb > peak)); then peak=$_telemetry_cpeak_kb; fi
-    _telemetry_kb=$((10#0$peak))
+    _telemetry_kb=$peak
     return 0
 }
 
 # Bytes read from and written to storage by the shell and its waited-for children.
 _telemetry_io_bytes() {
-    local k v r=0 w=0 c=0
-    while read -r k v; do
-        case $k in
-        read_bytes:) r=$v ;;
-        write_bytes:) w=$v ;;
-        cancelled_write_bytes:) c=$v ;;
-        esac
-    done <"/proc/$$/io"
-    _telemetry_kb=$((10#0$r + 10#0$w - 10#0$c))
+    local text='' r=0 w=0 c=0
+    read -r -d '' text <"/proc/$$/io"
+    if [[ $text == *write_bytes:* ]]; then
+        r=${text#*$'\n'read_bytes: }
+        r=${r%%$'\n'*}
+        w=${text#*$'\n'write_bytes: }
+        w=${w%%$'\n'*}
+        c=${text#*cancelled_write_bytes: }
+        c=${c%%$'\n'*}
+    fi
+    _telemetry_kb=$((10#0${r//[!0-9]/} + 10#0${w//[!0-9]/} - 10#0${c//[!0-9]/}))
     return 0
 }
 
 # Bytes received and sent on the network namespace's interfaces other than lo.
 _telemetry_net_bytes() {
-    local - line name sum=0
+    local - text='' line name sum=0
     local -a f
     set -f
     local IFS=$' \t\n'
-    while IFS= read -r line; do
+    read -r -d '' text <"/proc/$$/net/dev"
+    while [[ $text == *$'\n'* ]]; do
+        line=${text%%$'\n'*}
+        text=${text#*$'\n'}
         [[ $line == *:* ]] || continue
         name=${line%%:*}
         name=${name//[[:space:]]/}
@@ -479,7 +487,7 @@ _telemetry_net_bytes() {
         # shellcheck disable=SC2206
         f=(${line#*:})
         if ((${#f[@]} > 8)); then sum=$((sum + f[0] + f[8])); fi
-    done <"/proc/$$/net/dev"
+    done
     _telemetry_kb=$sum
     return 0
 }
@@ -493,6 +501,28 @@ _telemetry_tenths() {
 }
 
 # ---- public functions -------------------------------------------------------------------------------
+
+# The output of `trap -p EXIT` in _telemetry_f, without a fork where bash allows: bash 5.1 and later
+# make a small here-string a pipe, and /dev/fd gives a second writer on it. (An EXIT trap longer
+# than a pipe's 64 KiB would block here; bash 5.0 and older take the fork.)
+_telemetry_exit_trap_text() {
+    local r='' w=''
+    _telemetry_f=''
+    if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) &&
+        exec {r}<<<''; then
+        if [[ -p /dev/fd/$r ]] && exec {w}>"/dev/fd/$r"; then
+            IFS= read -r -u "$r" _telemetry_f
+            { trap -p EXIT; printf '\0'; } >&"$w"
+            exec {w}>&-
+            IFS= read -r -d '' -u "$r" _telemetry_f
+            exec {r}<&-
+            return 0
+        fi
+        exec {r}<&-
+    fi
+    _telemetry_f=$(trap -p EXIT)
+    return 0
+}
 
 # telemetry_init NAME VERSION: start the execution, open the channel, install the EXIT trap.
 telemetry_init() {
@@ -568,16 +598,19 @@ telemetry_init() {
         IFS=$' \t\n'
     fi
     _telemetry_client=$client
+    # The script's EXIT trap so far, to run after ours.
+    if [[ -z $_telemetry_hooked ]]; then
+        _telemetry_exit_trap_text
+        if [[ -n $_telemetry_f ]]; then
+            eval "set -- ${_telemetry_f#trap -- }"
+            _telemetry_user_exit=${1-}
+        fi
+    fi
+    _telemetry_hook
     if [[ -z $client || ! -f $client || ! -x $client ]]; then
         _telemetry_why="no telemetry client (${client:-TELEMETRY_CLIENT unset and no telemetry on PATH})"
         _telemetry_note "$_telemetry_why; running without telemetry"
         return 0
-    fi
-    # The script's EXIT trap so far, to run after ours.
-    v=$(trap -p EXIT)
-    if [[ -n $v ]]; then
-        eval "set -- ${v#trap -- }"
-        _telemetry_user_exit=${1-}
     fi
     if ! _telemetry_open "$client"; then
         _telemetry_note "$_telemetry_why; running without telemetry"
@@ -592,7 +625,6 @@ telemetry_init() {
     [[ -n $v ]] || printf -v v '%(%s)T' -1
     printf '{"v":1,"kind":"start","execution_id":"%s","ts":%s,"script":"%s","version":"%s","environment":"%s","pid":%d}\n' \
         "$_telemetry_id" "$v" "$name" "$version" "$_telemetry_f" "$$" >&"$_telemetry_wfd" || _telemetry_dead_write
-    _telemetry_hook
     _telemetry_note "execution $_telemetry_id of $_telemetry_script $_telemetry_version started (client $client)"
     return 0
 } 2>/dev/null
@@ -807,16 +839,17 @@ _telemetry_end() {
         _telemetry_note "execution $_telemetry_id ended with exit status $status; not confirmed durable"
     fi
     if [[ -n ${TELEMETRY_DEBUG-} && ( -z $durable || $_telemetry_dropped -gt 0 ) ]]; then
-        if ((_telemetry_confirmed_us > 0)); then
-            printf -v n '%(%H:%M:%S)T' "$((_telemetry_confirmed_us / 1000000))"
-            n="what was recorded after the flush confirmed at $n"
+        if [[ -n $durable ]]; then
+            n="durable"
+        elif ((_telemetry_confirmed_us > 0)); then
+            printf -v n 'NOT confirmed durable after %(%H:%M:%S)T (the last confirmed flush)' \
+                "$((_telemetry_confirmed_us / 1000000))"
         else
-            n="nothing recorded"
+            n="NOT confirmed durable"
         fi
-        if [[ -n $durable ]]; then n="everything recorded"; fi
-        printf -v _telemetry_w 'execution %s (exit status %d): %s%s; %d lines were not written%s' \
-            "$_telemetry_id" "$status" "$n" "${durable:+ is durable}${durable:- was not confirmed durable}" \
-            "$_telemetry_dropped" "${_telemetry_last_error:+ (last problem: $_telemetry_last_error)}"
+        printf -v _telemetry_w 'execution %s (exit status %d): %s; %d lines not written%s' \
+            "$_telemetry_id" "$status" "$n" "$_telemetry_dropped" \
+            "${_telemetry_last_error:+ (last problem: $_telemetry_last_error)}"
         return 1
     fi
     return 0
