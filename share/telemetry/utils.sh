@@ -132,10 +132,9 @@ _telemetry_setup
 # ---- small helpers ----------------------------------------------------------------------------------
 
 # _telemetry_note TEXT: one line in the library's own log (telemetry_logs); the last 100-200 are kept.
+# The time is kept as seconds since the epoch and formatted by telemetry_logs.
 _telemetry_note() {
-    local ts
-    printf -v ts '%(%Y-%m-%dT%H:%M:%S)T' -1
-    _telemetry_log+=("$ts $1")
+    _telemetry_log+=("${EPOCHREALTIME%%[.,]*} $1")
     if ((${#_telemetry_log[@]} > 200)); then
         _telemetry_log=("${_telemetry_log[@]:100}")
     fi
@@ -415,7 +414,7 @@ _telemetry_read_stat() {
     local IFS=$' \t\n'
     _telemetry_s_ticks=0
     _telemetry_s_cflt=0
-    read -r -d '' line <"/proc/$$/stat"
+    read -r -d '' line <"/proc/$$/stat" || :
     line=${line##*) }
     # shellcheck disable=SC2206
     f=($line)
@@ -438,7 +437,7 @@ _telemetry_sample() {
 # Memory in KiB: the larger of the shell's peak RSS and the children's estimate.
 _telemetry_memory_kb() {
     local text='' peak=0 grown
-    read -r -d '' text <"/proc/$$/status"
+    read -r -d '' text <"/proc/$$/status" || :
     if [[ $text == *VmHWM:* ]]; then
         peak=${text#*VmHWM:}
         peak=${peak%%kB*}
@@ -457,7 +456,7 @@ _telemetry_memory_kb() {
 # Bytes read from and written to storage by the shell and its waited-for children.
 _telemetry_io_bytes() {
     local text='' r=0 w=0 c=0
-    read -r -d '' text <"/proc/$$/io"
+    read -r -d '' text <"/proc/$$/io" || :
     if [[ $text == *write_bytes:* ]]; then
         r=${text#*$'\n'read_bytes: }
         r=${r%%$'\n'*}
@@ -476,7 +475,7 @@ _telemetry_net_bytes() {
     local -a f
     set -f
     local IFS=$' \t\n'
-    read -r -d '' text <"/proc/$$/net/dev"
+    read -r -d '' text <"/proc/$$/net/dev" || :
     while [[ $text == *$'\n'* ]]; do
         line=${text%%$'\n'*}
         text=${text#*$'\n'}
@@ -514,7 +513,7 @@ _telemetry_exit_trap_text() {
             IFS= read -r -u "$r" _telemetry_f
             { trap -p EXIT; printf '\0'; } >&"$w"
             exec {w}>&-
-            IFS= read -r -d '' -u "$r" _telemetry_f
+            IFS= read -r -d '' -u "$r" _telemetry_f || :
             exec {r}<&-
             return 0
         fi
@@ -669,6 +668,8 @@ _telemetry_reset_state() {
 
 # telemetry_start_timer OP: later events of OP carry the time since now (duration_seconds).
 telemetry_start_timer() {
+    local -
+    set +eu
     [[ $_telemetry_state == on ]] || return 0
     local op=${1:--}
     _telemetry_now
@@ -698,6 +699,8 @@ unset _telemetry_template
 
 # _telemetry_event LEVEL OP MESSAGE: an event that needs escaping, cutting or a duration.
 _telemetry_event() {
+    local -
+    set +eu
     if [[ -z $_telemetry_wfd ]]; then
         if [[ $_telemetry_state == on ]]; then _telemetry_dropped+=1; fi
         return 0
@@ -731,6 +734,8 @@ telemetry_record_metric() {
 
 # Status 1 when there is a warning for the script (in _telemetry_w).
 _telemetry_metric() {
+    local -
+    set +eu
     [[ $_telemetry_state == on ]] || return 0
     local name=${1-} value=${2-}
     if ! [[ $name =~ $_telemetry_re_metric ]] || ((${#name} > 128)); then
@@ -768,6 +773,8 @@ telemetry_add_tag() {
 }
 
 _telemetry_tag() {
+    local -
+    set +eu
     [[ $_telemetry_state == on ]] || return 0
     local key=${1-} value
     if [[ -z $key ]]; then
@@ -881,6 +888,8 @@ _telemetry_finish() {
 
 # telemetry_trap_exit CODE: the script's EXIT trap, kept behind the library's (ours runs first).
 telemetry_trap_exit() {
+    local -
+    set +eu
     _telemetry_user_exit=${1-}
     if [[ -n $_telemetry_hooked ]]; then
         _telemetry_hook
@@ -927,6 +936,8 @@ _telemetry_get() {
 # telemetry_get_duration [OP]: seconds since telemetry_init, or since telemetry_start_timer OP.
 # shellcheck disable=SC2120  # OP is optional
 telemetry_get_duration() {
+    local -
+    set +eu
     local start=$_telemetry_t0
     if [[ $_telemetry_state != on && $_telemetry_state != ended ]]; then echo 0; return 0; fi
     if [[ $# -gt 0 ]]; then start=${_telemetry_timers[${1:--}]-}; fi
@@ -938,6 +949,8 @@ telemetry_get_duration() {
 } 2>/dev/null
 
 telemetry_get_memory_usage() {
+    local -
+    set +eu
     if [[ $_telemetry_state != on && $_telemetry_state != ended ]]; then echo 0; return 0; fi
     _telemetry_get memory
     echo "$_telemetry_f"
@@ -945,6 +958,8 @@ telemetry_get_memory_usage() {
 } 2>/dev/null
 
 telemetry_get_cpu_usage() {
+    local -
+    set +eu
     if [[ $_telemetry_state != on && $_telemetry_state != ended ]]; then echo 0; return 0; fi
     _telemetry_get cpu
     echo "$_telemetry_f"
@@ -952,6 +967,8 @@ telemetry_get_cpu_usage() {
 } 2>/dev/null
 
 telemetry_get_disk_usage() {
+    local -
+    set +eu
     if [[ $_telemetry_state != on && $_telemetry_state != ended ]]; then echo 0; return 0; fi
     _telemetry_get disk
     echo "$_telemetry_f"
@@ -959,6 +976,8 @@ telemetry_get_disk_usage() {
 } 2>/dev/null
 
 telemetry_get_network_usage() {
+    local -
+    set +eu
     if [[ $_telemetry_state != on && $_telemetry_state != ended ]]; then echo 0; return 0; fi
     _telemetry_get network
     echo "$_telemetry_f"
@@ -1043,9 +1062,13 @@ telemetry_test_connection() {
 
 # telemetry_logs [N]: the library's own log (start, flushes not confirmed, warnings, end), last N lines.
 telemetry_logs() {
-    local n=${#_telemetry_log[@]} from=0
+    local -
+    set +eu
+    local n=${#_telemetry_log[@]} from=0 line
     if [[ ${1-} =~ ^[0-9]+$ ]] && ((10#$1 < n)); then from=$((n - 10#$1)); fi
-    if ((n > 0)); then printf '%s\n' "${_telemetry_log[@]:from}"; fi
+    for line in "${_telemetry_log[@]:from}"; do
+        printf '%(%Y-%m-%dT%H:%M:%S)T %s\n' "$((10#0${line%% *}))" "${line#* }"
+    done
     return 0
 } 2>/dev/null
 
