@@ -1,5 +1,9 @@
 import CCurl
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The endpoint as the messages name it: scheme and host:port, never the user, password, path or query.
 struct CurlTarget: Equatable {
     var scheme: String
@@ -87,8 +91,10 @@ struct CurlFailureContext {
     var target: CurlTarget
     var settings: HTTPSettings
     var timing: HTTPTiming
-    /// CURLINFO_NUM_CONNECTS of the failed request.
+    /// CURLINFO_NUM_CONNECTS of the failed request: 1 when it opened a connection (even one that failed).
     var newConnections: Int
+    /// Whether any byte of an answer arrived (CURLINFO_HEADER_SIZE > 0).
+    var answerStarted: Bool
 
     static let clientCertificateHint =
         "the server requires a client certificate: set TELEMETRY_CLIENT_CERT and TELEMETRY_CLIENT_KEY (PEM)"
@@ -105,7 +111,10 @@ struct CurlFailureContext {
             return (.nameResolution, "could not resolve the proxy's host name (\(curl)); check https_proxy/HTTPS_PROXY")
 
         case CURLE_COULDNT_CONNECT:
-            return (.connect, "could not connect to \(host) (\(curl)); check that the endpoint is up and that "
+            // libcurl 7.88 says only "Couldn't connect to server": the errno says refused, unreachable...
+            let reason = osErrno > 0 ? String(cString: strerror(Int32(osErrno))) : ""
+            let detail = reason.isEmpty || curl.contains(reason) ? curl : "\(curl): \(reason)"
+            return (.connect, "could not connect to \(host) (\(detail)); check that the endpoint is up and that "
                 + "TELEMETRY_ENDPOINT has the right host and port; \(Self.proxyHint)")
         case CURLE_PROXY:
             return (.connect, "the proxy did not open a tunnel to \(host) (\(curl)); \(Self.proxyHint)")
@@ -120,7 +129,7 @@ struct CurlFailureContext {
         case CURLE_SSL_CACERT_BADFILE:
             return (.configuration, "the CA file could not be used (\(curl)); set TELEMETRY_CA_FILE to a PEM file "
                 + "with the CA certificate(s) that signed the endpoint's certificate"
-                + (settings.caFile.map { " (it is now \($0))" } ?? ""))
+                + (settings.caFile.flatMap { curl.contains($0) ? nil : " (it is now \($0))" } ?? ""))
         case CURLE_SSL_CERTPROBLEM:
             return (.configuration, "the client certificate or its key could not be used (\(curl)); set "
                 + "TELEMETRY_CLIENT_CERT and TELEMETRY_CLIENT_KEY to a matching PEM certificate and unencrypted key")
@@ -140,7 +149,15 @@ struct CurlFailureContext {
                 return (.tls, "the server refused the connection after the TLS handshake (\(curl)); "
                     + clientCertificateAdvice())
             }
-            return (.connectionLost, lostMessage("the connection to \(host) broke"))
+            var message = lostMessage("the connection to \(host) broke")
+            if target.isHTTPS, newConnections > 0, !answerStarted {
+                // A server that refuses the client certificate may reset the connection before its alert is
+                // read: the same symptom as any reset, so only a hint.
+                message += settings.clientCertificate == nil
+                    ? "; if the endpoint requires client certificates (mTLS), set TELEMETRY_CLIENT_CERT and TELEMETRY_CLIENT_KEY"
+                    : "; if the endpoint checks client certificates, check that it accepts TELEMETRY_CLIENT_CERT"
+            }
+            return (.connectionLost, message)
         case CURLE_GOT_NOTHING:
             return (.connectionLost, lostMessage("\(host) closed the connection without answering"))
         case CURLE_PARTIAL_FILE, CURLE_SEND_FAIL_REWIND, CURLE_HTTP2, CURLE_HTTP2_STREAM:
@@ -179,15 +196,19 @@ struct CurlFailureContext {
             return "resolving the host name \(target.host) timed out (connect timeout \(connectLimit); \(curlText)); "
                 + "check this machine's DNS settings"
         }
-        let connected = newConnections == 0 || timing.connect > 0
-        let handshaken = !target.isHTTPS || newConnections == 0 || timing.tlsHandshake > 0
-        if !connected || curlText.hasPrefix("Connection timed out") && timing.connect == 0 {
-            return "connecting to \(host) timed out (connect timeout \(connectLimit); \(curlText)); check that the "
-                + "endpoint is reachable from here: a firewall may be dropping the packets; \(Self.proxyHint)"
-        }
-        if !handshaken {
+        // libcurl's own words tell the phase: "Connection timed out after N milliseconds" (TCP), "SSL
+        // connection timeout" (TLS handshake), "Operation timed out after N milliseconds with ..." (the whole
+        // request; still connecting when no connect time was recorded on a new connection).
+        let stillConnecting = curlText.hasPrefix("Connection timed out")
+            || curlText.hasPrefix("Operation timed out") && newConnections > 0 && timing.connect == 0
+                && timing.tlsHandshake == 0
+        if curlText.contains("SSL connection timeout") {
             return "the TLS handshake with \(host) timed out (connect timeout \(connectLimit); \(curlText)); the "
                 + "port may not speak TLS, or the server is overloaded"
+        }
+        if stillConnecting {
+            return "connecting to \(host) timed out (connect timeout \(connectLimit); \(curlText)); check that the "
+                + "endpoint is reachable from here: a firewall may be dropping the packets; \(Self.proxyHint)"
         }
         return "\(host) did not answer within the request timeout of \(requestLimit) (\(curlText)); the endpoint "
             + "may be overloaded: the request is sent again later"
@@ -235,7 +256,8 @@ struct CurlFailureContext {
         for prefix in ["SSL certificate problem: ", "SSL: "] where reason.hasPrefix(prefix) {
             reason = String(reason.dropFirst(prefix.count))
         }
-        if verifyResult != 0 {
+        // 1 (X509_V_ERR_UNSPECIFIED) is what a failed host name check leaves: libcurl's text says it better.
+        if verifyResult > 1 {
             let known = Self.verifyReasons[verifyResult].map { ": \($0)" } ?? ""
             reason += " (X509 verify result \(verifyResult)\(known))"
         }

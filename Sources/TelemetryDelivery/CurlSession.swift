@@ -20,12 +20,16 @@ import Glibc
 ///   environment are honoured", which tunnels through a CONNECT proxy). An https:// request goes through
 ///   the proxy as a CONNECT tunnel, end-to-end TLS verified as usual.
 /// - Timeouts: `connectTimeoutSeconds` bounds name resolution, TCP connect and the TLS handshake
-///   (CURLOPT_CONNECTTIMEOUT_MS); `requestTimeoutSeconds` bounds the whole request (CURLOPT_TIMEOUT_MS).
+///   (CURLOPT_CONNECTTIMEOUT_MS); `requestTimeoutSeconds` bounds the whole request (CURLOPT_TIMEOUT_MS), or
+///   the request's own `timeoutSeconds` when that is shorter.
 /// - CURLOPT_NOSIGNAL is set: libcurl never uses signals (e.g. SIGALRM around name resolution), which would
 ///   be unsafe in a threaded daemon; SIGPIPE must be ignored by the process (the daemon does).
 /// - The response: status, headers (names lowercased, last value wins, only those of the final answer: not
 ///   of a proxy's CONNECT reply or of `100 Continue`), the first 64 KiB of the body (the rest is read and
 ///   dropped so the connection stays reusable), timings and the HTTP version.
+/// - libcurl re-sends a request by itself, once, on a new connection when a reused connection turns out to
+///   be closed with no byte of an answer (the usual stale keep-alive case). If the server did get the first
+///   copy and then closed without answering, it gets the request twice: deliveries must be idempotent.
 /// - Failures are `HTTPFailure`s whose message says what happened and, where it can, what to set. No header
 ///   value of the request (the Authorization value is a secret) and no password or query in the URL ever
 ///   appears in a message: they are replaced by `<redacted>` should libcurl's text ever contain one.
@@ -90,6 +94,11 @@ public final class CurlSession: HTTPTransport {
                                  timing: timing))
         }
 
+        // A NUL would silently cut the URL short on its way to C; line breaks have no place in one either.
+        guard !request.url.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            return failure(.configuration, "the endpoint URL contains a control character (NUL, line break, tab); "
+                + CurlTarget.urlHint, CURLE_URL_MALFORMAT)
+        }
         let target: CurlTarget
         switch CurlTarget.parse(request.url) {
         case .success(let parsed): target = parsed
@@ -128,27 +137,33 @@ public final class CurlSession: HTTPTransport {
             list = appended
         }
 
+        // The request's own bound, when tighter than the session's, for this request only.
+        var effective = settings
+        if let seconds = request.timeoutSeconds, seconds.isFinite, seconds > 0,
+           seconds < settings.requestTimeoutSeconds {
+            effective.requestTimeoutSeconds = seconds
+        }
         var code = telemetry_curl_setopt_string(handle, CURLOPT_URL, request.url)
         if code == CURLE_OK { code = telemetry_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, list) }
+        if code == CURLE_OK {
+            code = telemetry_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS,
+                                              Self.milliseconds(effective.requestTimeoutSeconds))
+        }
         guard code == CURLE_OK else {
             return failure(.configuration, "libcurl refused the request: \(Self.curlMessage(code))", code)
         }
         defer { _ = telemetry_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, nil) }
 
         // POSTFIELDS does not copy: the body's bytes are pinned for the whole perform. An empty body still
-        // needs a non-NULL pointer (NULL would make libcurl read the body from stdin).
-        var empty: UInt8 = 0
+        // needs a non-NULL pointer (NULL would make libcurl read the body from stdin): a static empty string.
+        let nothing = UnsafeRawPointer(("" as StaticString).utf8Start)
         code = request.body.withUnsafeBytes { body -> CURLcode in
-            let setCode: CURLcode
-            if let base = body.baseAddress, body.count > 0 {
-                setCode = telemetry_curl_setopt_postfields(handle, base, curl_off_t(body.count))
-            } else {
-                setCode = withUnsafeMutablePointer(to: &empty) { telemetry_curl_setopt_postfields(handle, $0, 0) }
-            }
+            let setCode = telemetry_curl_setopt_postfields(handle, body.count > 0 ? body.baseAddress! : nothing,
+                                                           curl_off_t(body.count))
             guard setCode == CURLE_OK else { return setCode }
             let performed = curl_easy_perform(handle)
-            // The pointer dies with this closure: leave none behind in the handle.
-            _ = withUnsafeMutablePointer(to: &empty) { telemetry_curl_setopt_postfields(handle, $0, 0) }
+            // The body's pointer dies with this closure: leave none behind in the handle.
+            _ = telemetry_curl_setopt_postfields(handle, nothing, 0)
             return performed
         }
 
@@ -158,8 +173,8 @@ public final class CurlSession: HTTPTransport {
             let text = errorMessage(code)
             let context = CurlFailureContext(
                 code: code, curlText: text, verifyResult: getLong(CURLINFO_SSL_VERIFYRESULT),
-                osErrno: getLong(CURLINFO_OS_ERRNO), target: target, settings: settings, timing: timing,
-                newConnections: lastNewConnectionCount)
+                osErrno: getLong(CURLINFO_OS_ERRNO), target: target, settings: effective, timing: timing,
+                newConnections: lastNewConnectionCount, answerStarted: getLong(CURLINFO_HEADER_SIZE) > 0)
             let classified = context.failure()
             return failure(classified.kind, classified.message, code, timing)
         }
@@ -386,7 +401,7 @@ final class ResponseCollector {
 
     func headerLine(_ bytes: UnsafeRawBufferPointer) {
         var line = String(decoding: bytes, as: UTF8.self)
-        while let last = line.last, last == "\n" || last == "\r" { line.removeLast() }
+        while let last = line.last, last.isNewline { line.removeLast() }
         if line.hasPrefix("HTTP/") {
             // A new status line: a 100 Continue, a proxy's reply or a redirect came first. Keep the last.
             headers.removeAll(keepingCapacity: true)
@@ -422,7 +437,8 @@ enum CurlGlobal {
 
 extension StringProtocol {
     var curlTrimmed: String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        // Character.isWhitespace: "\r\n" is one Character, equal to neither "\r" nor "\n".
+        let isSpace: (Character) -> Bool = { $0.isWhitespace }
         guard let start = firstIndex(where: { !isSpace($0) }), let end = lastIndex(where: { !isSpace($0) }) else {
             return ""
         }

@@ -330,17 +330,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.client_cert_subject = None
         if self.server.ssl_context is not None:
             self.request.settimeout(self.timeout)
+            tls = self.server.ssl_context.wrap_socket(self.request, server_side=True,
+                                                      do_handshake_on_connect=False)
             try:
-                self.request = self.server.ssl_context.wrap_socket(self.request, server_side=True)
+                tls.do_handshake()
             except (ssl.SSLError, OSError) as error:
                 self.server.state.append("events.jsonl", {
                     "event": "tls_error", "connection": self.connection_id, "error": str(error),
                     "time": time.time()})
+                self.close_gently(tls)
                 raise
+            self.request = tls
             cert = self.request.getpeercert()
             if cert:
                 self.client_cert_subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
         super().setup()
+
+    @staticmethod
+    def close_gently(sock):
+        """After a failed handshake: let the client read the TLS alert OpenSSL sent, then see a clean end.
+
+        Closing at once with the client's first request unread in the socket would send a TCP reset, which
+        can reach the client before the alert (TLS 1.3 clients send the request before the server has
+        checked their certificate): the client would then report a reset instead of the alert, by chance.
+        """
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(2)
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            sock.close()
 
     def finish(self):
         try:
