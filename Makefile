@@ -19,7 +19,11 @@ SWIFT_FLAGS ?=
 RELEASE_FLAGS = -c release --static-swift-stdlib
 RELEASE_BIN  = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/null)
 
-DEBIAN_PACKAGES = libsqlite3-dev libsystemd-dev sqlite3 util-linux bsdutils python3
+DEBIAN_PACKAGES = libsqlite3-dev libsystemd-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev sqlite3 util-linux \
+                  bsdutils python3 openssl bats shellcheck
+# Python packages the tests use: the official OTLP protobuf definitions (to validate what we send) and zstd
+# (the test receiver decodes zstd bodies).
+PYTHON_PACKAGES = opentelemetry-proto protobuf zstandard
 
 .PHONY: all build test demo bench install deps clean
 
@@ -38,6 +42,10 @@ deps:
 	  if [ "$$(id -u)" -ne 0 ]; then echo "make deps: run as root (or install:$$missing)"; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@python3 -c "import opentelemetry.proto, google.protobuf, zstandard" 2>/dev/null || \
+	  { echo "make deps: installing Python packages: $(PYTHON_PACKAGES)"; \
+	    python3 -m pip install --quiet --disable-pip-version-check $(PYTHON_PACKAGES) \
+	    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages $(PYTHON_PACKAGES); }
 
 test: deps
 	$(SWIFT) build $(SWIFT_FLAGS)

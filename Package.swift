@@ -38,6 +38,7 @@ let package = Package(
         .target(name: "TelemetryStore", dependencies: ["CSQLite", "TelemetryWire", "TelemetryCore"]),
         .target(name: "TelemetryDelivery", dependencies: [
             "CCurl", "CZlib", "CZstd", "TelemetryWire", "TelemetryCore", "TelemetryStore",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TelemetryDaemon", dependencies: [
             "TelemetryWire", "TelemetryCore", "TelemetryStore", "TelemetryDelivery", "CSystemd",
@@ -58,7 +59,10 @@ let package = Package(
         .testTarget(name: "TelemetryWireTests", dependencies: ["TelemetryWire"]),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"]),
         .testTarget(name: "TelemetryStoreTests", dependencies: ["TelemetryStore"]),
-        .testTarget(name: "TelemetryDeliveryTests", dependencies: ["TelemetryDelivery", "TelemetryWire", "TelemetryCore"]),
+        .testTarget(name: "TelemetryDeliveryTests", dependencies: [
+            "TelemetryDelivery", "TelemetryWire", "TelemetryCore", "TelemetryStore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "TelemetryDaemonTests", dependencies: [
             "TelemetryDaemon", "TelemetryStore", "TelemetryCore", "TelemetryWire",
             .product(name: "NIOCore", package: "swift-nio"),

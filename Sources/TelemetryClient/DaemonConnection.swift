@@ -128,7 +128,7 @@ public final class DaemonConnection {
 
     /// Sends one control request and returns the daemon's parsed reply.
     public func request(_ command: ControlRequest.Command, limit: Int? = nil, script: String? = nil,
-                        executionID: String? = nil) throws(ConnectionError) -> JSONValue {
+                        executionID: String? = nil, batchID: String? = nil) throws(ConnectionError) -> JSONValue {
         var json = JSONWriter()
         json.beginObject()
         json.key("v"); json.integer(Int64(wireProtocolVersion))
@@ -137,6 +137,7 @@ public final class DaemonConnection {
         if let limit { json.key("limit"); json.integer(Int64(limit)) }
         if let script { json.key("script"); json.string(script) }
         if let executionID { json.key("execution_id"); json.string(executionID) }
+        if let batchID { json.key("batch_id"); json.string(batchID) }
         json.endObject()
         var line = json.bytes
         line.append(UInt8(ascii: "\n"))

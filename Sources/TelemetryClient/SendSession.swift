@@ -174,7 +174,7 @@ public struct SendSession {
 
     private mutating func requestOwnFlush() {
         guard socket >= 0 else { return }
-        outgoing.append(contentsOf: Array(#"{"v":1,"kind":"control","request":"flush"}"#.utf8))
+        outgoing.append(contentsOf: Array(#"{"v":1,"kind":"control","request":"sync"}"#.utf8))
         outgoing.append(UInt8(ascii: "\n"))
         replies.append(.ownFlush)
     }
@@ -315,8 +315,8 @@ public struct SendSession {
 
     private mutating func answerLocally(_ request: ControlRequest) {
         switch request.command {
-        case .flush:
-            writeAll(output, localFlushReply(request: "flush"))
+        case .flush, .sync:
+            writeAll(output, localFlushReply(request: request.command.rawValue))
         default:
             var json = JSONWriter()
             json.beginObject()
@@ -333,10 +333,10 @@ public struct SendSession {
         var json = JSONWriter()
         json.beginObject()
         json.key("v"); json.integer(Int64(wireProtocolVersion))
-        json.key("ok"); json.bool(request.command == .flush)
+        json.key("ok"); json.bool(request.command == .flush || request.command == .sync)
         json.key("request"); json.string(request.command.rawValue)
         json.key("disabled"); json.bool(true)
-        if request.command != .flush {
+        if request.command != .flush && request.command != .sync {
             json.key("error"); json.string("telemetry is switched off here (TELEMETRY_ENABLED or DO_NOT_TRACK); nothing was sent")
         }
         json.endObject()

@@ -18,6 +18,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case normal
     }
 
+    /// Wire format of deliveries (TELEMETRY_FORMAT).
+    public enum Format: String, Sendable, Equatable, CaseIterable {
+        /// A JSON array of execution documents (docs/delivery.md).
+        case json
+        /// OTLP/HTTP JSON logs and metrics (docs/otlp.md).
+        case otlp
+    }
+
+    /// Request body compression (TELEMETRY_COMPRESSION).
+    public enum Compression: String, Sendable, Equatable, CaseIterable {
+        case gzip, zstd, none
+    }
+
     /// Log threshold (TELEMETRY_LOG_LEVEL); the names and order are swift-log's `Logger.Level`.
     public enum LogLevel: String, Sendable, Equatable, CaseIterable, Comparable {
         case trace, debug, info, notice, warning, error, critical
@@ -69,6 +82,26 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var batchSize: Int
     /// TELEMETRY_FLUSH_INTERVAL: seconds between uploads of a partial batch.
     public var flushIntervalSeconds: Int
+    /// TELEMETRY_FORMAT: json documents or OTLP/HTTP JSON.
+    public var format: Format
+    /// TELEMETRY_COMPRESSION: request body encoding.
+    public var compression: Compression
+    /// TELEMETRY_BATCH_MAX_BYTES: cap on the documents of one request, before compression.
+    public var batchMaxBytes: Int
+    /// TELEMETRY_CA_FILE: PEM CA bundle to trust for the endpoint instead of the system's.
+    public var caFile: String
+    /// TELEMETRY_CLIENT_CERT / TELEMETRY_CLIENT_KEY: PEM client certificate and key for mTLS.
+    public var clientCertificate: String
+    public var clientKey: String
+    /// TELEMETRY_CONNECT_TIMEOUT / TELEMETRY_REQUEST_TIMEOUT, seconds.
+    public var connectTimeoutSeconds: Int
+    public var requestTimeoutSeconds: Int
+    /// TELEMETRY_RETRY_MAX_BACKOFF: longest wait between delivery cycles during an outage, seconds.
+    public var retryMaxBackoffSeconds: Int
+    /// TELEMETRY_SPOOL_MAX_MB: size cap of the store in MiB (0: none).
+    public var spoolMaxMegabytes: Int
+    /// TELEMETRY_SHUTDOWN_TIMEOUT: seconds for the last delivery at shutdown.
+    public var shutdownTimeoutSeconds: Int
     /// TELEMETRY_RETRY_ATTEMPTS: retries of a failed upload before it waits for the next flush.
     public var retryAttempts: Int
 
@@ -94,6 +127,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
         apiKeyFile: "",
         batchSize: 100,
         flushIntervalSeconds: 60,
+        format: .json,
+        compression: .gzip,
+        batchMaxBytes: 5 << 20,
+        caFile: "",
+        clientCertificate: "",
+        clientKey: "",
+        connectTimeoutSeconds: 10,
+        requestTimeoutSeconds: 30,
+        retryMaxBackoffSeconds: 300,
+        spoolMaxMegabytes: 1024,
+        shutdownTimeoutSeconds: 10,
         retryAttempts: 3,
         logLevel: .info
     )
@@ -277,6 +321,9 @@ private let configurationKeyTable: [ConfigurationKey] = [
         "TELEMETRY_STORE_SYNC", \.storeSync, group: .store,
         summary: "How commits reach the disk: full syncs each one (nothing accepted is lost on power failure); normal is faster but may lose the last commits on power failure."),
     intKey(
+        "TELEMETRY_SPOOL_MAX_MB", \.spoolMaxMegabytes, 0...1_048_576, group: .store,
+        summary: "Size cap of the store in MiB (0: none). When full, delivered documents go first; if undelivered ones fill it, new lines are refused (counted as store_full)."),
+    intKey(
         "TELEMETRY_RETENTION_DAYS", \.retentionDays, 0...3650, group: .store, unit: "days",
         summary: "Days completed documents are kept in the store; 0 keeps them forever."),
 
@@ -323,6 +370,36 @@ private let configurationKeyTable: [ConfigurationKey] = [
     intKey(
         "TELEMETRY_RETRY_ATTEMPTS", \.retryAttempts, 0...100, group: .delivery,
         summary: "Times a failed upload is retried; documents not yet delivered stay in the store."),
+    intKey(
+        "TELEMETRY_BATCH_MAX_BYTES", \.batchMaxBytes, 1_024...(64 << 20), group: .delivery, unit: "bytes",
+        summary: "Largest upload, documents before compression; a larger single document is still sent alone."),
+    enumKey(
+        "TELEMETRY_FORMAT", \.format, group: .delivery,
+        summary: "json posts arrays of execution documents; otlp posts OTLP/HTTP JSON to {endpoint}/v1/logs and /v1/metrics."),
+    enumKey(
+        "TELEMETRY_COMPRESSION", \.compression, group: .delivery,
+        summary: "Request body encoding, sent as Content-Encoding."),
+    pathKey(
+        "TELEMETRY_CA_FILE", \.caFile, group: .delivery,
+        summary: "PEM bundle of the CA that signed the endpoint's certificate, instead of the system's CAs."),
+    pathKey(
+        "TELEMETRY_CLIENT_CERT", \.clientCertificate, group: .delivery,
+        summary: "PEM client certificate for mutual TLS (with TELEMETRY_CLIENT_KEY)."),
+    pathKey(
+        "TELEMETRY_CLIENT_KEY", \.clientKey, group: .delivery,
+        summary: "PEM private key of TELEMETRY_CLIENT_CERT."),
+    intKey(
+        "TELEMETRY_CONNECT_TIMEOUT", \.connectTimeoutSeconds, 1...300, group: .delivery, unit: "seconds",
+        summary: "Bound on connecting to the endpoint (TCP and TLS)."),
+    intKey(
+        "TELEMETRY_REQUEST_TIMEOUT", \.requestTimeoutSeconds, 1...600, group: .delivery, unit: "seconds",
+        summary: "Bound on one whole upload, connect included."),
+    intKey(
+        "TELEMETRY_RETRY_MAX_BACKOFF", \.retryMaxBackoffSeconds, 1...3_600, group: .delivery, unit: "seconds",
+        summary: "Longest wait between delivery attempts during an outage."),
+    intKey(
+        "TELEMETRY_SHUTDOWN_TIMEOUT", \.shutdownTimeoutSeconds, 1...300, group: .delivery, unit: "seconds",
+        summary: "Time for a last delivery at shutdown; keep it below systemd's TimeoutStopSec. The rest stays stored."),
 
     // Privacy
     boolKey(
@@ -381,6 +458,21 @@ private func intKey(
             return nil
         },
         renderValue: { String($0[keyPath: keyPath]) })
+}
+
+private func pathKey(
+    _ name: String, _ keyPath: WritableKeyPath<DaemonConfiguration, String> & Sendable,
+    group: ConfigurationKey.Group, summary: String
+) -> ConfigurationKey {
+    ConfigurationKey(
+        name: name, defaultValue: "", summary: summary, valueSyntax: "absolute path, or empty", group: group,
+        isSecret: false,
+        parse: { value, configuration in
+            if !value.isEmpty, let problem = absolutePathProblem(value) { return problem }
+            configuration[keyPath: keyPath] = value
+            return nil
+        },
+        renderValue: { $0[keyPath: keyPath] })
 }
 
 private func boolKey(

@@ -180,6 +180,14 @@ public enum ConfigurationLoader {
                 message: "cannot be used together with TELEMETRY_API_KEY (set in \(keySource)); remove one of them"))
         }
 
+        if configuration.clientCertificate.isEmpty != configuration.clientKey.isEmpty {
+            let missing = configuration.clientCertificate.isEmpty ? "TELEMETRY_CLIENT_CERT" : "TELEMETRY_CLIENT_KEY"
+            let given = configuration.clientCertificate.isEmpty ? "TELEMETRY_CLIENT_KEY" : "TELEMETRY_CLIENT_CERT"
+            state.problems.append(ConfigurationProblem(
+                severity: .error, key: missing, source: state.valueSources[given] ?? .flag,
+                message: "mutual TLS needs both TELEMETRY_CLIENT_CERT and TELEMETRY_CLIENT_KEY; \(given) is set, \(missing) is not"))
+        }
+
         return ConfigurationResult(
             configuration: configuration, problems: state.problems, valueSources: state.valueSources)
     }

@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TelemetryCore
+import TelemetryDelivery
 import TelemetryStore
 import TelemetryWire
 
@@ -27,31 +28,116 @@ final class ControlResponder: @unchecked Sendable {
     private let counters: DaemonCounters
     private let reader: StoreReader
     private let threadPool: NIOThreadPool
+    private let forwarder: Forwarder?
+    private let delivery: DeliverySettings?
 
     init(identity: Identity, writer: IngestWriter, counters: DaemonCounters, reader: TelemetryStore,
-         threadPool: NIOThreadPool) {
+         threadPool: NIOThreadPool, forwarder: Forwarder? = nil, delivery: DeliverySettings? = nil) {
         self.identity = identity
         self.writer = writer
         self.counters = counters
         self.reader = StoreReader(reader)
         self.threadPool = threadPool
+        self.forwarder = forwarder
+        self.delivery = delivery
     }
 
     func reply(to request: ControlRequest, on eventLoop: EventLoop) -> EventLoopFuture<[UInt8]> {
         switch request.command {
-        case .flush:
+        case .flush, .sync:
             let promise = eventLoop.makePromise(of: [UInt8].self)
+            let forwarder = request.command == .flush ? self.forwarder : nil
             writer.flush { [counters] result in
                 switch result {
                 case .success:
                     let snapshot = counters.snapshot
-                    promise.succeed(Self.envelope(request, ok: true) { json in
-                        json.key("durable"); json.bool(true)
-                        json.key("open_executions"); json.integer(Int64(snapshot.openExecutions))
-                        json.key("documents_stored"); json.integer(Int64(snapshot.documentsStored))
-                    })
+                    let reply: @Sendable (FlushOutcome?) -> Void = { outcome in
+                        promise.succeed(Self.envelope(request, ok: outcome?.delivered ?? true) { json in
+                            json.key("durable"); json.bool(true)
+                            json.key("open_executions"); json.integer(Int64(snapshot.openExecutions))
+                            json.key("documents_stored"); json.integer(Int64(snapshot.documentsStored))
+                            if let outcome {
+                                json.key("delivered"); json.bool(outcome.delivered)
+                                json.key("pending_documents"); json.integer(Int64(outcome.pendingDocuments))
+                                if let message = outcome.message {
+                                    json.key("error"); json.string("durable in the local store, but \(message)")
+                                }
+                            }
+                        })
+                    }
+                    if let forwarder {
+                        forwarder.flush { reply($0) }
+                    } else {
+                        reply(nil)
+                    }
                 case .failure(let error):
                     promise.succeed(Self.failure(request, "flush failed: \(error)"))
+                }
+            }
+            return promise.futureResult
+        case .testConnection:
+            guard let delivery else {
+                return eventLoop.makeSucceededFuture(Self.failure(request, "TELEMETRY_ENDPOINT is not set: documents stay in the local store and nothing is sent"))
+            }
+            return threadPool.runIfActive(eventLoop: eventLoop) {
+                let report: ProbeReport
+                do {
+                    report = ConnectionProbe.run(settings: delivery, transport: try CurlSession(settings: delivery.http))
+                } catch {
+                    return Self.failure(request, "cannot set up HTTPS: \(error)")
+                }
+                return Self.envelope(request, ok: report.ok) { json in
+                    json.key("endpoint_host"); json.string(report.endpointHost)
+                    json.key("summary"); json.string(report.summary)
+                    if !report.ok { json.key("error"); json.string(report.summary) }
+                    json.key("status")
+                    if let status = report.status { json.integer(Int64(status)) } else { json.null() }
+                    json.key("failure")
+                    if let kind = report.failureKind { json.string(kind) } else { json.null() }
+                    json.key("http_version")
+                    if let version = report.httpVersion { json.string(version) } else { json.null() }
+                    json.key("body_excerpt")
+                    if let excerpt = report.bodyExcerpt { json.string(excerpt) } else { json.null() }
+                    json.key("timing_ms")
+                    json.beginObject()
+                    json.key("name_lookup"); json.number(report.timing.nameLookup * 1_000)
+                    json.key("connect"); json.number(report.timing.connect * 1_000)
+                    json.key("tls_handshake"); json.number(report.timing.tlsHandshake * 1_000)
+                    json.key("total"); json.number(report.timing.total * 1_000)
+                    json.endObject()
+                }
+            }.recover { error in Self.failure(request, "\(error)") }
+        case .deadletters:
+            return onStore(request, eventLoop) { store in
+                let letters = try store.deadLetters()
+                return Self.envelope(request, ok: true) { json in
+                    json.key("dead_letters")
+                    json.beginArray()
+                    for letter in letters {
+                        json.beginObject()
+                        json.key("batch_id"); json.string(letter.batchID)
+                        json.key("documents"); json.integer(Int64(letter.documentCount))
+                        json.key("status"); json.integer(Int64(letter.status))
+                        json.key("response"); json.string(letter.responseExcerpt)
+                        json.key("dead_at"); json.string(Timestamp(microseconds: letter.deadAt).rfc3339)
+                        json.endObject()
+                    }
+                    json.endArray()
+                }
+            }
+        case .deadletterReplay, .deadletterPurge:
+            let promise = eventLoop.makePromise(of: [UInt8].self)
+            let replay = request.command == .deadletterReplay
+            writer.withStore { [forwarder] store in
+                do {
+                    let count = replay ? try store.replayDeadLetters(batchID: request.batchID)
+                                       : try store.purgeDeadLetters(batchID: request.batchID)
+                    if replay { forwarder?.documentsStored() }
+                    promise.succeed(Self.envelope(request, ok: true) { json in
+                        json.key("documents"); json.integer(Int64(count))
+                    })
+                } catch {
+                    promise.succeed(Self.failure(request, "\(error)"))
                 }
             }
             return promise.futureResult
@@ -141,6 +227,35 @@ final class ControlResponder: @unchecked Sendable {
                 json.key(reason.rawValue); json.integer(Int64(snapshot.rejected[reason] ?? 0))
             }
             json.endObject()
+            json.key("delivery")
+            if let forwarder {
+                let delivery = forwarder.status
+                json.beginObject()
+                json.key("state"); json.string(delivery.state.rawValue)
+                json.key("outage_since")
+                if let since = delivery.outageSince { json.string(since.rfc3339) } else { json.null() }
+                json.key("next_attempt_at")
+                if let next = delivery.nextAttemptAt { json.string(next.rfc3339) } else { json.null() }
+                json.key("last_success_at")
+                if let last = delivery.lastSuccessAt { json.string(last.rfc3339) } else { json.null() }
+                json.key("last_error")
+                if let error = delivery.lastError { json.string(error) } else { json.null() }
+                json.key("pending_documents"); json.integer(Int64(delivery.pendingDocuments))
+                json.key("batches_delivered"); json.integer(Int64(delivery.batchesDelivered))
+                json.key("documents_delivered"); json.integer(Int64(delivery.documentsDelivered))
+                json.key("retries"); json.integer(Int64(delivery.retries))
+                json.key("batches_dead_lettered"); json.integer(Int64(delivery.batchesDeadLettered))
+                json.key("dead_letter_batches"); json.integer(Int64((try? store.deadLetters().count) ?? 0))
+                json.key("failed_attempts")
+                json.beginObject()
+                for (kind, count) in delivery.failedAttempts.sorted(by: { $0.key < $1.key }) {
+                    json.key(kind); json.integer(Int64(count))
+                }
+                json.endObject()
+                json.endObject()
+            } else {
+                json.null()
+            }
             json.key("connections")
             json.beginObject()
             json.key("current"); json.integer(Int64(snapshot.connectionsCurrent))

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TelemetryCore
+import TelemetryDelivery
 import TelemetryStore
 import TelemetryWire
 
@@ -29,6 +30,12 @@ public struct DaemonSettings: Sendable {
     /// Where clients leave lines while the daemon is unreachable (TELEMETRY_SPOOL_DIR).
     public var spoolDirectory: String = "/var/spool/telemetryd"
     public var spoolScanIntervalSeconds: Int64 = 5
+    /// Forwarding to TELEMETRY_ENDPOINT; nil keeps everything in the local store.
+    public var delivery: DeliverySettings?
+    /// Size cap of the store in bytes (TELEMETRY_SPOOL_MAX_MB); 0 for none.
+    public var maxStoreBytes = 0
+    /// Time for the last delivery at shutdown (TELEMETRY_SHUTDOWN_TIMEOUT).
+    public var shutdownTimeoutSeconds: Double = 10
     /// Bound on reading what clients already sent after SIGTERM, before connections are closed.
     public var shutdownGraceMilliseconds: Int = 2_000
 
@@ -91,8 +98,21 @@ public final class Daemon: @unchecked Sendable {
                                                       idleTimeoutSeconds: settings.executionTimeoutSeconds),
                             host: host,
                             commitIntervalMicroseconds: Int64(settings.commitIntervalMilliseconds) * 1_000,
-                            retentionMicroseconds: Int64(settings.retentionDays) * 86_400 * 1_000_000),
+                            retentionMicroseconds: Int64(settings.retentionDays) * 86_400 * 1_000_000,
+                            forwarding: settings.delivery != nil, maxStoreBytes: settings.maxStoreBytes),
             anonymizer: UserAnonymizer(key: key), counters: counters, logger: logger)
+        var forwarder: Forwarder?
+        if let delivery = settings.delivery {
+            let host = EndpointURL.host(of: delivery.endpoint) ?? ""
+            do {
+                let session = try CurlSession(settings: delivery.http)
+                let forwardStore = try TelemetryStore(directory: settings.stateDirectory, synchronous: settings.storeSync)
+                forwarder = Forwarder(store: forwardStore, settings: delivery, transport: session, logger: logger)
+            } catch {
+                throw DaemonStartError(description: "cannot set up delivery to \(host): \(error)")
+            }
+            writer.onDocumentsCommitted = { [forwarder] in forwarder?.documentsStored() }
+        }
         let recovery = try writer.recover()
         if recovery.chunks > 0 {
             logger.notice("recovered open executions from the journal",
@@ -117,7 +137,8 @@ public final class Daemon: @unchecked Sendable {
             identity: .init(version: Self.version, socketPath: settings.socketPath,
                             stateDirectory: settings.stateDirectory, enabled: settings.enabled,
                             endpointHost: Self.host(of: settings.endpoint), startedAt: startedAt),
-            writer: writer, counters: counters, reader: reader, threadPool: threadPool)
+            writer: writer, counters: counters, reader: reader, threadPool: threadPool,
+            forwarder: forwarder, delivery: settings.delivery)
         let rejectLog = RejectLog(logger: logger)
 
         let server: Channel
@@ -133,21 +154,19 @@ public final class Daemon: @unchecked Sendable {
             try server.setOption(.autoRead, value: true).wait()
         } catch {
             writer.stop()
+            forwarder?.stop(finalDeliveryWithin: 0)
             try? spoolPool.syncShutdownGracefully()
             try? threadPool.syncShutdownGracefully()
             try? group.syncShutdownGracefully()
             throw DaemonStartError(description: "cannot listen on \(settings.socketPath): \(error)")
         }
 
+        if let forwarder { forwarderStatus = { forwarder.status } }
         let signals = installSignalHandlers()
         logger.notice("telemetryd \(Self.version) ready",
                       metadata: ["socket": "\(settings.socketPath)", "state_dir": "\(settings.stateDirectory)",
                                  "store": "\(store.path)", "open_executions": "\(recovery.reopened)",
-                                 "forwarding": "off (local store only)"])
-        if !settings.endpoint.isEmpty {
-            logger.warning("TELEMETRY_ENDPOINT is set, but this version does not forward documents yet; they stay in the local store",
-                           metadata: ["endpoint_host": "\(Self.host(of: settings.endpoint) ?? "")"])
-        }
+                                 "forwarding": "\(settings.delivery.map { "to \(EndpointURL.host(of: $0.endpoint) ?? "")" } ?? "off (local store only)")"])
         notifier.ready(status: statusLine())
         let statusTask = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
             self?.publishStatus()
@@ -172,6 +191,12 @@ public final class Daemon: @unchecked Sendable {
         drainConnections(server: server)
         try? spoolPool.syncShutdownGracefully()
         writer.stop()
+        if let forwarder {
+            forwarder.stop(finalDeliveryWithin: settings.shutdownTimeoutSeconds)
+            let delivery = forwarder.status
+            logger.notice("delivery stopped", metadata: ["pending_documents": "\(delivery.pendingDocuments)",
+                                                       "documents_delivered": "\(delivery.documentsDelivered)"])
+        }
         let final = counters.snapshot
         logger.notice("stopped", metadata: ["lines_accepted": "\(final.linesAccepted)",
                                             "documents_stored": "\(final.documentsStored)",
@@ -232,6 +257,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private let lastStatus = NIOLockedValueBox("")
+    private var forwarderStatus: (() -> DeliveryStatus)?
 
     private func publishStatus() {
         let line = statusLine()
@@ -251,7 +277,18 @@ public final class Daemon: @unchecked Sendable {
             "\(snapshot.linesAccepted) lines accepted",
             "\(snapshot.rejectedTotal) rejected",
         ]
-        parts.append("local store only")
+        if let delivery = forwarderStatus?() {
+            switch delivery.state {
+            case .outage:
+                let since = delivery.outageSince.map { " since \($0.rfc3339)" } ?? ""
+                parts.insert("OUTAGE\(since): \(delivery.lastError ?? "")", at: 0)
+            case .delivering, .idle:
+                parts.append("delivering" + (delivery.lastSuccessAt.map { ", last success \($0.rfc3339)" } ?? ""))
+            }
+            parts.append("\(delivery.pendingDocuments) queued")
+        } else {
+            parts.append("local store only")
+        }
         if !settings.enabled { parts.insert("DISABLED by TELEMETRY_ENABLED=false", at: 0) }
         if let error = snapshot.lastCommitError { parts.insert("STORE FAILING: \(error)", at: 0) }
         return parts.joined(separator: "; ")

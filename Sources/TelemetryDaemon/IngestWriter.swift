@@ -20,6 +20,10 @@ final class IngestWriter: @unchecked Sendable {
         var commitIntervalMicroseconds: Int64
         /// Stored documents older than this are deleted; 0 keeps them forever (TELEMETRY_RETENTION_DAYS).
         var retentionMicroseconds: Int64 = 0
+        /// With forwarding on, retention and the size cap delete only delivered documents.
+        var forwarding = false
+        /// Size cap of the store (TELEMETRY_SPOOL_MAX_MB); 0 for none.
+        var maxStoreBytes = 0
         var maxQueuedBytes: Int = 8 << 20
         var recentlyClosedCapacity: Int = 65_536
     }
@@ -65,6 +69,11 @@ final class IngestWriter: @unchecked Sendable {
     private var lastCommitMicroseconds: Int64 = 0
     private var lastIdleCheckMicroseconds: Int64 = 0
     private var lastRetentionMicroseconds: Int64 = 0
+    private var lastSizeCheckMicroseconds: Int64 = 0
+    /// The store is at its size cap with undelivered data: new lines are refused (`store_full`).
+    private var storeFull = false
+    /// Told after each commit that stored documents, so the forwarder can check whether a batch is due.
+    var onDocumentsCommitted: (@Sendable () -> Void)?
     private var userIDs: [UInt32: String] = [:]
 
     private let store: TelemetryStore
@@ -304,6 +313,13 @@ final class IngestWriter: @unchecked Sendable {
         var accepted = 0
         var closedLate = 0
         var dropped = 0
+        checkStoreSize(now: nowStamp)
+        if storeFull {
+            // Refuse, count and say so; nothing already stored is given up to make room.
+            let refused = batches.reduce(0) { $0 + $1.records.count }
+            if refused > 0 { counters.reject(.storeFull, count: refused) }
+            batches = []
+        }
 
         // Ids this group mentions that are neither open nor remembered as closed: ask the store once.
         // Consecutive lines mostly share an execution, so each loop looks an id up once per run of lines.
@@ -419,7 +435,10 @@ final class IngestWriter: @unchecked Sendable {
            nowStamp.microseconds - lastRetentionMicroseconds >= 3_600_000_000 {
             lastRetentionMicroseconds = nowStamp.microseconds
             do {
-                let deleted = try store.deleteDocuments(completedBefore: nowStamp.microseconds - settings.retentionMicroseconds)
+                let cutoff = nowStamp.microseconds - settings.retentionMicroseconds
+                let deleted = settings.forwarding
+                    ? try store.deleteDeliveredDocuments(completedBefore: cutoff)
+                    : try store.deleteDocuments(completedBefore: cutoff)
                 if deleted > 0 {
                     logger.info("retention: deleted \(deleted) documents older than TELEMETRY_RETENTION_DAYS")
                 }
@@ -447,8 +466,34 @@ final class IngestWriter: @unchecked Sendable {
                 }
             }
         }
+        if committedDocuments > 0 { onDocumentsCommitted?() }
         for flush in flushes {
             flush(failure.map { .failure(.storeFailed($0)) } ?? .success(()))
+        }
+    }
+
+    /// Once a second: over the size cap, delete the oldest delivered documents; if undelivered ones still fill
+    /// the store, refuse new lines until delivery (or an operator) makes room.
+    private func checkStoreSize(now: Timestamp) {
+        guard settings.maxStoreBytes > 0, now.microseconds - lastSizeCheckMicroseconds >= 1_000_000 else { return }
+        lastSizeCheckMicroseconds = now.microseconds
+        do {
+            var used = try store.usedBytes()
+            while used > settings.maxStoreBytes, settings.forwarding, try store.deleteOldestDelivered(limit: 1_000) > 0 {
+                used = try store.usedBytes()
+            }
+            let full = used > settings.maxStoreBytes
+            if full != storeFull {
+                if full {
+                    logger.error("the store is full (TELEMETRY_SPOOL_MAX_MB) with documents not yet delivered; new lines are refused and counted as store_full until there is room",
+                                 metadata: ["used_bytes": "\(used)", "limit_bytes": "\(settings.maxStoreBytes)"])
+                } else {
+                    logger.notice("the store has room again; accepting lines", metadata: ["used_bytes": "\(used)"])
+                }
+                storeFull = full
+            }
+        } catch {
+            logger.error("cannot measure the store", metadata: ["error": "\(error)"])
         }
     }
 

@@ -34,11 +34,15 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// Header names and values; never logged (the Authorization value is a secret).
     public var headers: [(name: String, value: String)]
+    /// A tighter bound than the session's request timeout for this one request (the last delivery at
+    /// shutdown must end before systemd's stop timeout).
+    public var timeoutSeconds: Double?
 
-    public init(url: String, body: [UInt8], headers: [(name: String, value: String)]) {
+    public init(url: String, body: [UInt8], headers: [(name: String, value: String)], timeoutSeconds: Double? = nil) {
         self.url = url
         self.body = body
         self.headers = headers
+        self.timeoutSeconds = timeoutSeconds
     }
 }
 

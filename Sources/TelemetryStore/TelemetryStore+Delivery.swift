@@ -288,3 +288,25 @@ extension TelemetryStore {
         return documents
     }
 }
+
+extension TelemetryStore {
+    /// Bytes of the database in use (pages not on the freelist); the WAL is not counted, it is bounded by
+    /// `journal_size_limit`. Deleted rows free pages for reuse without shrinking the file, so this, not the
+    /// file size, says how full the store is.
+    public func usedBytes() throws(SQLiteError) -> Int {
+        do throws(SQLiteError) {
+            let pages = try statement("PRAGMA page_count")
+            defer { pages.reset() }
+            _ = try pages.step()
+            let free = try statement("PRAGMA freelist_count")
+            defer { free.reset() }
+            _ = try free.step()
+            let size = try statement("PRAGMA page_size")
+            defer { size.reset() }
+            _ = try size.step()
+            return Int(pages.int64(0) - free.int64(0)) * Int(size.int64(0))
+        } catch {
+            throw error.during("measuring")
+        }
+    }
+}

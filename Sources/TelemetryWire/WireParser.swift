@@ -50,9 +50,9 @@ enum WireField: Int, CaseIterable {
     case v, kind, executionID, ts
     case script, version, environment, pid
     case level, operation, message, durationSeconds
-    case name, value, key, exitCode, request, limit
+    case name, value, key, exitCode, request, limit, batchID
 
-    static let count = 18
+    static let count = 19
 
     /// The member name as written in JSON.
     var name: String { staticName.description }
@@ -67,6 +67,7 @@ enum WireField: Int, CaseIterable {
         switch (length, p[0]) {
         case (1, UInt8(ascii: "v")): return .v
         case (2, UInt8(ascii: "t")): candidate = .ts
+        case (8, UInt8(ascii: "b")): candidate = .batchID
         case (3, UInt8(ascii: "p")): candidate = .pid
         case (3, UInt8(ascii: "k")): candidate = .key
         case (4, UInt8(ascii: "k")): candidate = .kind
@@ -107,6 +108,7 @@ enum WireField: Int, CaseIterable {
         case .exitCode: return "exit_code"
         case .request: return "request"
         case .limit: return "limit"
+        case .batchID: return "batch_id"
         }
     }
 }
@@ -171,7 +173,7 @@ enum WireKind: Int {
         case .metric: return [.v, .kind, .executionID, .ts, .name, .value]
         case .tag: return [.v, .kind, .executionID, .ts, .key, .value]
         case .end: return [.v, .kind, .executionID, .ts, .exitCode, .durationSeconds]
-        case .control: return [.v, .kind, .request, .limit, .script, .executionID, .ts]
+        case .control: return [.v, .kind, .request, .limit, .script, .executionID, .batchID, .ts]
         }
     }
 
@@ -185,7 +187,7 @@ enum WireKind: Int {
         case .end: return data | WireField.exitCode.bit | WireField.durationSeconds.bit
         case .control:
             return WireField.v.bit | WireField.kind.bit | WireField.request.bit | WireField.limit.bit
-                | WireField.script.bit | WireField.executionID.bit | WireField.ts.bit
+                | WireField.script.bit | WireField.executionID.bit | WireField.batchID.bit | WireField.ts.bit
         }
     }
 }
@@ -449,7 +451,8 @@ struct ScannedLine {
         } else if command == .show {
             throw WireError(.missingField, "field \"execution_id\" is required for the \"show\" request")
         }
-        return ControlRequest(command: command, limit: limit, script: script, executionID: executionID)
+        let batchID = try optionalString(.batchID, minBytes: 1, maxBytes: 64)
+        return ControlRequest(command: command, limit: limit, script: script, executionID: executionID, batchID: batchID)
     }
 
     // MARK: Field helpers

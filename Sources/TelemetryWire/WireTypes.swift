@@ -96,26 +96,39 @@ public struct WireRecord: Sendable, Equatable {
 /// A request to the daemon that gets a one-line JSON reply: `{"v":1,"kind":"control","request":"flush",...}`.
 public struct ControlRequest: Sendable, Equatable {
     public enum Command: String, Sendable, CaseIterable {
-        /// Make everything received so far durable (and, once delivery exists, deliver now).
+        /// Make everything received so far durable and, with an endpoint, deliver what is stored now.
         case flush
+        /// Make everything received so far durable, without waiting for delivery (a script's exit path).
+        case sync
         /// Daemon health and counters.
         case status
         /// List stored execution documents (`limit`, `script` arguments).
         case executions
         /// One stored execution document (`execution_id` argument).
         case show
+        /// Send a probe to TELEMETRY_ENDPOINT with the real TLS and auth settings and report what happened.
+        case testConnection = "test_connection"
+        /// List the batches the endpoint refused for good.
+        case deadletters
+        /// Put dead-lettered documents back in the delivery queue (`batch_id` argument, or all).
+        case deadletterReplay = "deadletter_replay"
+        /// Delete dead-lettered documents (`batch_id` argument, or all).
+        case deadletterPurge = "deadletter_purge"
     }
     public var command: Command
     /// Optional arguments, already type-checked by the parser.
     public var limit: Int?
     public var script: String?
     public var executionID: ExecutionID?
+    public var batchID: String?
 
-    public init(command: Command, limit: Int? = nil, script: String? = nil, executionID: ExecutionID? = nil) {
+    public init(command: Command, limit: Int? = nil, script: String? = nil, executionID: ExecutionID? = nil,
+                batchID: String? = nil) {
         self.command = command
         self.limit = limit
         self.script = script
         self.executionID = executionID
+        self.batchID = batchID
     }
 }
 
@@ -147,6 +160,8 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
     case disabled = "disabled"
     /// Set by the daemon, not the parser: a spool file whose owner may not write to the daemon's socket.
     case notPermitted = "not_permitted"
+    /// Set by the daemon, not the parser: the store reached TELEMETRY_SPOOL_MAX_MB with undelivered documents.
+    case storeFull = "store_full"
 }
 
 /// A refused line: the reason for counters, and a sentence for a human naming the field at fault.

@@ -78,7 +78,9 @@ enum Commands {
             if !parsed.flags.contains("--json") && !parsed.flags.contains("--quiet") {
                 let open = reply["open_executions"]?.intValue ?? 0
                 let stored = reply["documents_stored"]?.intValue ?? 0
-                printOutput("flushed: everything received is durable in the local store (\(open) executions open, \(stored) documents stored since start)")
+                var text = "flushed: everything received is durable in the local store (\(open) executions open, \(stored) documents stored since start)"
+                if reply["delivered"]?.boolValue == true { text += "; every stored document is delivered" }
+                printOutput(text)
             }
             return ExitStatus.ok
         }
@@ -145,12 +147,89 @@ enum Commands {
         }
     }
 
+    static func testConnection(_ arguments: [String]) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: ["--json"], options: ["--socket", "--timeout"])
+        if parsed.flags.contains("--help") { return help("test-connection") }
+        let socketPath = parsed.values["--socket"] ?? ClientEnvironment.current().socketPath
+        switch ask(.testConnection, socketPath: socketPath, timeout: try parsed.seconds("--timeout") ?? 60) {
+        case .failure(let error):
+            printError("telemetry test-connection: \(error.description)")
+            return error.kind == .notRunning ? ExitStatus.notRunning : ExitStatus.failure
+        case .success(let reply):
+            let ok = reply["ok"]?.boolValue == true
+            if parsed.flags.contains("--json") {
+                printOutput(reply.serialized())
+            } else if let summary = reply["summary"]?.stringValue {
+                var lines = ["\(ok ? "OK" : "FAILED"): \(summary)"]
+                if let failure = reply["failure"]?.stringValue { lines.append("  failure:  \(failure)") }
+                if let timing = reply["timing_ms"] {
+                    let parts = ["name_lookup", "connect", "tls_handshake", "total"].map { key in
+                        "\(key) \(Int(timing[key]?.doubleValue ?? 0)) ms"
+                    }
+                    lines.append("  timing:   " + parts.joined(separator: ", "))
+                }
+                if let excerpt = reply["body_excerpt"]?.stringValue { lines.append("  response: \(excerpt)") }
+                (ok ? printOutput : printError)(lines.joined(separator: "\n"))
+            } else {
+                printError("telemetry test-connection: \(reply["error"]?.stringValue ?? "the daemon refused the request")")
+            }
+            return ok ? ExitStatus.ok : ExitStatus.failure
+        }
+    }
+
+    static func deadLetter(_ arguments: [String]) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: ["--json", "--all"], options: ["--socket", "--timeout"])
+        if parsed.flags.contains("--help") { return help("deadletter") }
+        guard let action = parsed.positionals.first, ["list", "replay", "purge"].contains(action) else {
+            throw UsageError(message: "deadletter needs an action: list, replay BATCH_ID|--all, or purge BATCH_ID|--all")
+        }
+        let batchID = parsed.positionals.dropFirst().first
+        if action != "list" && batchID == nil && !parsed.flags.contains("--all") {
+            throw UsageError(message: "deadletter \(action) needs a BATCH_ID (see `telemetry deadletter list`) or --all")
+        }
+        let socketPath = parsed.values["--socket"] ?? ClientEnvironment.current().socketPath
+        let command: ControlRequest.Command = action == "list" ? .deadletters : action == "replay" ? .deadletterReplay : .deadletterPurge
+        switch ask(command, socketPath: socketPath, timeout: try parsed.seconds("--timeout") ?? 10, batchID: batchID) {
+        case .failure(let error):
+            printError("telemetry deadletter: \(error.description)")
+            return error.kind == .notRunning ? ExitStatus.notRunning : ExitStatus.failure
+        case .success(let reply):
+            guard reply["ok"]?.boolValue == true else {
+                printError("telemetry deadletter: \(reply["error"]?.stringValue ?? "the daemon refused the request")")
+                return ExitStatus.failure
+            }
+            if parsed.flags.contains("--json") {
+                printOutput(reply.serialized())
+                return ExitStatus.ok
+            }
+            if action == "list" {
+                let letters = reply["dead_letters"]?.arrayValue ?? []
+                if letters.isEmpty {
+                    printOutput("no dead letters")
+                } else {
+                    var table = [["BATCH ID", "DOCUMENTS", "STATUS", "SINCE", "RESPONSE"]]
+                    for letter in letters {
+                        table.append([letter["batch_id"]?.stringValue ?? "", "\(letter["documents"]?.intValue ?? 0)",
+                                      "\(letter["status"]?.intValue ?? 0)", letter["dead_at"]?.stringValue ?? "",
+                                      String((letter["response"]?.stringValue ?? "").prefix(60))])
+                    }
+                    printOutput(TextTable.render(table))
+                }
+            } else {
+                let count = reply["documents"]?.intValue ?? 0
+                printOutput(action == "replay" ? "\(count) document(s) queued for delivery again" : "\(count) document(s) deleted")
+            }
+            return ExitStatus.ok
+        }
+    }
+
     private static func ask(_ command: ControlRequest.Command, socketPath: String, timeout: Double,
                             limit: Int? = nil, script: String? = nil,
-                            executionID: String? = nil) -> Result<JSONValue, ConnectionError> {
+                            executionID: String? = nil, batchID: String? = nil) -> Result<JSONValue, ConnectionError> {
         do {
             let connection = try DaemonConnection(path: socketPath, timeoutSeconds: timeout)
-            return .success(try connection.request(command, limit: limit, script: script, executionID: executionID))
+            return .success(try connection.request(command, limit: limit, script: script, executionID: executionID,
+                                                   batchID: batchID))
         } catch {
             return .failure(error)
         }

@@ -9,15 +9,19 @@ enum Help {
       telemetry flush [--timeout SECONDS] [--json]
       telemetry executions [--limit N] [--script NAME] [--json]
       telemetry show EXECUTION_ID [--json]
+      telemetry test-connection [--json]
+      telemetry deadletter list|replay BATCH_ID|--all|purge BATCH_ID|--all
       telemetry help [COMMAND]
       telemetry --version
 
     COMMANDS
       send        Read line-delimited JSON events (protocol v1) on standard input and pass them to the daemon.
       status      Show whether the daemon runs, its store and its counters.
-      flush       Make everything the daemon received durable now, and wait for it.
+      flush       Make everything the daemon received durable now (and delivered, with an endpoint), and wait.
       executions  List the execution documents in the local store, newest first.
       show        Print one execution's document.
+      test-connection  Have the daemon send a probe to TELEMETRY_ENDPOINT and say what happened.
+      deadletter  List, replay or purge batches the endpoint refused for good.
 
     ENVIRONMENT
       TELEMETRY_SOCKET         daemon socket (default /run/telemetryd/telemetryd.sock)
@@ -92,6 +96,31 @@ enum Help {
         Lists the newest N (default 20) completed executions in the daemon's local store, optionally only
         those of one script. An execution appears once it ends, or once TELEMETRY_EXECUTION_TIMEOUT passed
         without a line (status "incomplete").
+        """,
+        "test-connection": """
+        telemetry test-connection — check the path to TELEMETRY_ENDPOINT
+
+        USAGE
+          telemetry test-connection [--json] [--socket PATH] [--timeout SECONDS]
+
+        The daemon sends an empty batch to the endpoint with its real TLS, proxy and authentication settings
+        and reports: name resolution, connect, TLS verification (and why it failed), the HTTP status with an
+        excerpt of the answer, and the time each step took. The API key is never shown.
+
+        EXIT STATUS
+          0 the endpoint answered 2xx, 1 anything else, 3 the daemon is not running.
+        """,
+        "deadletter": """
+        telemetry deadletter — batches the endpoint refused for good
+
+        USAGE
+          telemetry deadletter list [--json]
+          telemetry deadletter replay BATCH_ID | --all
+          telemetry deadletter purge BATCH_ID | --all
+
+        A batch answered with a 4xx other than 408 and 429 is not retried: its documents are kept aside
+        with the answer. After fixing the cause (often the receiver), replay puts them back in the queue;
+        purge deletes them.
         """,
         "show": """
         telemetry show — print one execution's document

@@ -96,6 +96,8 @@ enum Telemetry {
             case "flush": return try Commands.flush(rest)
             case "executions": return try Commands.executions(rest)
             case "show": return try Commands.show(rest)
+            case "test-connection": return try Commands.testConnection(rest)
+            case "deadletter": return try Commands.deadLetter(rest)
             case "help", "--help", "-h":
                 if let topic = rest.first, let text = Help.commands[topic] {
                     printOutput(text)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import TelemetryCore
 import TelemetryDaemon
+import TelemetryDelivery
 import TelemetryStore
 
 #if canImport(Glibc)
@@ -80,7 +81,14 @@ struct TelemetrydCommand: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "telemetryd")
-        let daemon = Daemon(settings: Self.settings(from: configuration), logger: logger)
+        var settings = Self.settings(from: configuration)
+        do {
+            settings.delivery = try Self.delivery(from: configuration)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+        let daemon = Daemon(settings: settings, logger: logger)
         do {
             try daemon.run()
         } catch {
@@ -102,7 +110,66 @@ struct TelemetrydCommand: ParsableCommand {
         settings.retentionDays = configuration.retentionDays
         settings.hostname = configuration.hostname
         settings.spoolDirectory = configuration.spoolDirectory
+        settings.maxStoreBytes = configuration.spoolMaxMegabytes << 20
+        settings.shutdownTimeoutSeconds = Double(configuration.shutdownTimeoutSeconds)
         return settings
+    }
+
+    struct DeliverySetupError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Forwarding settings, or nil without TELEMETRY_ENDPOINT. Files named by the configuration must be readable
+    /// now: a typo should stop the start, not fail every delivery later.
+    static func delivery(from configuration: DaemonConfiguration) throws -> DeliverySettings? {
+        guard !configuration.endpoint.isEmpty else { return nil }
+        for (key, path) in [("TELEMETRY_CA_FILE", configuration.caFile), ("TELEMETRY_CLIENT_CERT", configuration.clientCertificate),
+                            ("TELEMETRY_CLIENT_KEY", configuration.clientKey), ("TELEMETRY_API_KEY_FILE", configuration.apiKeyFile)]
+        where !path.isEmpty && access(path, R_OK) != 0 {
+            throw DeliverySetupError(description: "\(key)=\(path) cannot be read: \(String(cString: strerror(errno))); fix the path or its permissions")
+        }
+        var apiKey = configuration.apiKey
+        if !configuration.apiKeyFile.isEmpty {
+            apiKey = try readSecret(configuration.apiKeyFile)
+        }
+        var delivery = DeliverySettings(endpoint: configuration.endpoint, http: HTTPSettings(
+            caFile: configuration.caFile.isEmpty ? nil : configuration.caFile,
+            clientCertificate: configuration.clientCertificate.isEmpty ? nil : configuration.clientCertificate,
+            clientKey: configuration.clientKey.isEmpty ? nil : configuration.clientKey,
+            connectTimeoutSeconds: Double(configuration.connectTimeoutSeconds),
+            requestTimeoutSeconds: Double(configuration.requestTimeoutSeconds),
+            userAgent: "telemetryd/\(telemetrydVersion)"))
+        delivery.format = PayloadFormat(rawValue: configuration.format.rawValue) ?? .json
+        delivery.compression = PayloadCompression(rawValue: configuration.compression.rawValue) ?? .gzip
+        delivery.apiKey = apiKey.isEmpty ? nil : apiKey
+        delivery.batchSize = configuration.batchSize
+        delivery.batchMaxBytes = configuration.batchMaxBytes
+        delivery.flushIntervalSeconds = Double(configuration.flushIntervalSeconds)
+        delivery.retryAttempts = configuration.retryAttempts
+        delivery.maxBackoffSeconds = Double(configuration.retryMaxBackoffSeconds)
+        return delivery
+    }
+
+    /// The API key file's content without surrounding whitespace; its content never appears in an error.
+    static func readSecret(_ path: String) throws -> String {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw DeliverySetupError(description: "TELEMETRY_API_KEY_FILE=\(path) cannot be opened: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        while bytes.count < 65_536 {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            bytes.append(contentsOf: buffer[..<count])
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        let trimmed = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == " " || $0 == "\t" }).first.map(String.init) ?? ""
+        guard !trimmed.isEmpty else {
+            throw DeliverySetupError(description: "TELEMETRY_API_KEY_FILE=\(path) is empty")
+        }
+        return trimmed
     }
 
     static func environment() -> [String: String] {

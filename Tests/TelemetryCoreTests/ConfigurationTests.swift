@@ -43,6 +43,9 @@ struct ConfigurationKeyTableTests {
             "TELEMETRY_STATE_DIR", "TELEMETRY_SPOOL_DIR", "TELEMETRY_MAX_LINE_BYTES", "TELEMETRY_EXECUTION_TIMEOUT",
             "TELEMETRY_MAX_EVENTS_PER_EXECUTION", "TELEMETRY_COMMIT_INTERVAL_MS", "TELEMETRY_STORE_SYNC",
             "TELEMETRY_MAX_CONNECTIONS", "TELEMETRY_RETENTION_DAYS", "TELEMETRY_LOG_LEVEL", "TELEMETRY_HOSTNAME",
+            "TELEMETRY_BATCH_MAX_BYTES", "TELEMETRY_FORMAT", "TELEMETRY_COMPRESSION", "TELEMETRY_CA_FILE",
+            "TELEMETRY_CLIENT_CERT", "TELEMETRY_CLIENT_KEY", "TELEMETRY_CONNECT_TIMEOUT", "TELEMETRY_REQUEST_TIMEOUT",
+            "TELEMETRY_RETRY_MAX_BACKOFF", "TELEMETRY_SHUTDOWN_TIMEOUT", "TELEMETRY_SPOOL_MAX_MB",
         ]
         let clientKeys: Set = [
             "TELEMETRY_ENVIRONMENT", "TELEMETRY_QUIET", "TELEMETRY_DEBUG", "TELEMETRY_CLIENT", "TELEMETRY_FLUSH_TIMEOUT",
@@ -57,6 +60,7 @@ struct ConfigurationKeyTableTests {
             var configuration = DaemonConfiguration.defaults
             if key.defaultValue.isEmpty && key.name != "TELEMETRY_HOSTNAME" && key.name != "TELEMETRY_ENDPOINT"
                 && key.name != "TELEMETRY_API_KEY" && key.name != "TELEMETRY_API_KEY_FILE"
+                && !["TELEMETRY_CA_FILE", "TELEMETRY_CLIENT_CERT", "TELEMETRY_CLIENT_KEY"].contains(key.name)
             {
                 Issue.record("\(key.name) has an empty default")
             }
@@ -276,6 +280,17 @@ struct ConfigurationValueTests {
         BadValue("TELEMETRY_LOG_LEVEL", "verbose", "must be one of trace, debug, info, notice, warning, error, critical"),
         BadValue("TELEMETRY_LOG_LEVEL", "warn", "(got \"warn\")"),
         BadValue("TELEMETRY_HOSTNAME", "my host", "must not contain spaces"),
+        BadValue("TELEMETRY_BATCH_MAX_BYTES", "1023", "must be an integer between 1024 and 67108864"),
+        BadValue("TELEMETRY_FORMAT", "protobuf", "must be one of json, otlp (got \"protobuf\")"),
+        BadValue("TELEMETRY_COMPRESSION", "brotli", "must be one of gzip, zstd, none (got \"brotli\")"),
+        BadValue("TELEMETRY_CA_FILE", "ca.pem", "must be an absolute path starting with /"),
+        BadValue("TELEMETRY_CLIENT_CERT", "client.pem", "must be an absolute path starting with /"),
+        BadValue("TELEMETRY_CLIENT_KEY", "client.key", "must be an absolute path starting with /"),
+        BadValue("TELEMETRY_CONNECT_TIMEOUT", "0", "must be a whole number of seconds between 1 and 300"),
+        BadValue("TELEMETRY_REQUEST_TIMEOUT", "601", "between 1 and 600"),
+        BadValue("TELEMETRY_RETRY_MAX_BACKOFF", "5m", "write the number of seconds without a unit"),
+        BadValue("TELEMETRY_SHUTDOWN_TIMEOUT", "301", "between 1 and 300"),
+        BadValue("TELEMETRY_SPOOL_MAX_MB", "-1", "must be an integer between 0 and 1048576"),
         BadValue("TELEMETRY_HOSTNAME", String(repeating: "h", count: 254), "at most 253 bytes"),
     ]
 

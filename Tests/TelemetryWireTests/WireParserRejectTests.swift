@@ -233,7 +233,7 @@ let badLines: [BadLine] = [
 
     // control
     BadLine("control without request", #"{"v":1,"kind":"control"}"#, .missingField, #""request""#, "control"),
-    BadLine("control unknown request", F.control("restart"), .invalidValue, #""request""#, "flush, status, executions, show", #""restart""#),
+    BadLine("control unknown request", F.control("restart"), .invalidValue, #""request""#, "flush, sync, status, executions, show, test_connection, deadletters", #""restart""#),
     BadLine("control request number", #"{"v":1,"kind":"control","request":5}"#, .wrongType, #""request""#),
     BadLine("control limit 0", F.control("executions", #""limit":0"#), .invalidValue, #""limit""#, "1 to 10000"),
     BadLine("control limit 10001", F.control("executions", #""limit":10001"#), .invalidValue, #""limit""#),
@@ -282,7 +282,7 @@ struct WireParserRejectTests {
     @Test("every parser-side reject reason is covered by the table")
     func tableCoversEveryReason() {
         let covered = Set(badLines.map(\.reason))
-        let daemonOnly: Set<RejectReason> = [.executionClosed, .disabled, .notPermitted]
+        let daemonOnly: Set<RejectReason> = [.executionClosed, .disabled, .notPermitted, .storeFull]
         #expect(covered == Set(RejectReason.allCases).subtracting(daemonOnly))
     }
 

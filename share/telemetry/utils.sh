@@ -346,13 +346,14 @@ _telemetry_dead() {
     return 0
 }
 
-# _telemetry_roundtrip TIMEOUT_US: ask for a flush and wait for its reply. Status 0 when confirmed.
+# _telemetry_roundtrip TIMEOUT_US [REQUEST]: send a flush (or sync: durable only, no delivery) and wait
+# for its reply. Status 0 when the daemon (or the client's spool) confirmed the lines durable.
 # Replies come in order, one per control line; replies to earlier flushes that timed out are read
 # and discarded first.
 _telemetry_roundtrip() {
-    local timeout=$1 deadline left line ok=1
+    local timeout=$1 request=${2:-flush} deadline left line ok=1
     [[ -n $_telemetry_wfd ]] || return 1
-    if ! printf '{"v":1,"kind":"control","request":"flush"}\n' >&"$_telemetry_wfd"; then
+    if ! printf '{"v":1,"kind":"control","request":"%s"}\n' "$request" >&"$_telemetry_wfd"; then
         _telemetry_dead "cannot write to the telemetry client"
         return 1
     fi
@@ -375,7 +376,8 @@ _telemetry_roundtrip() {
             fi
             _telemetry_pending=$((_telemetry_pending - 1))
             if ((_telemetry_pending == 0)); then
-                if [[ $line == *'"ok":true'* ]]; then
+                if [[ $line == *'"durable":true'* ]]; then
+                    # Durable (delivery, when an endpoint is set, is reported but not waited on here).
                     ok=0
                 else
                     line=${line#*\"error\":\"}
@@ -831,7 +833,7 @@ _telemetry_end() {
         done
         if [[ -n $_telemetry_wfd ]] && printf '{"v":1,"kind":"end","execution_id":"%s","ts":%s,"exit_code":%d,"duration_seconds":%s}\n' \
             "$_telemetry_id" "${EPOCHREALTIME/,/.}" "$((status & 255))" "$d" >&"$_telemetry_wfd"; then
-            if _telemetry_roundtrip "$_telemetry_timeout_us"; then durable=1; fi
+            if _telemetry_roundtrip "$_telemetry_timeout_us" sync; then durable=1; fi
         else
             _telemetry_dropped+=1
         fi

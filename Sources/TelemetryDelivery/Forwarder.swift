@@ -1,0 +1,387 @@
+import Logging
+import TelemetryCore
+import TelemetryStore
+import TelemetryWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an operator sees of delivery in `telemetry status` and the STATUS line.
+public struct DeliveryStatus: Sendable, Equatable {
+    public enum State: String, Sendable {
+        /// Nothing waits, or what waits is not due yet.
+        case idle
+        /// The last attempt succeeded.
+        case delivering
+        /// The endpoint has been failing; documents wait in the store.
+        case outage
+    }
+
+    public var state: State = .idle
+    public var outageSince: Timestamp?
+    public var lastSuccessAt: Timestamp?
+    public var lastError: String?
+    /// When the next cycle may run during an outage (never before a Retry-After).
+    public var nextAttemptAt: Timestamp?
+    public var pendingDocuments = 0
+    public var batchesDelivered = 0
+    public var documentsDelivered = 0
+    /// Failed attempts by kind (`http_503`, `timeout`, `connect`, `tls_verification`, …).
+    public var failedAttempts: [String: Int] = [:]
+    public var retries = 0
+    public var batchesDeadLettered = 0
+    /// Seconds the last delivered request took.
+    public var lastLatencySeconds: Double?
+
+    public init() {}
+}
+
+/// The answer to `telemetry flush` once delivery is on.
+public struct FlushOutcome: Sendable, Equatable {
+    /// Everything stored when the flush was asked for has been delivered.
+    public var delivered: Bool
+    public var pendingDocuments: Int
+    public var message: String?
+}
+
+/// Drains the store to the endpoint on its own thread: forms batches (by count, age and bytes), sends each with
+/// retries, and records the outcome in the store, so that a crash at any point resends the same batch with the
+/// same Idempotency-Key and loses nothing (at least once). See docs/delivery.md.
+public final class Forwarder: @unchecked Sendable {
+    private enum Cycle {
+        case delivered
+        case refused
+        case gaveUp(reason: String)
+    }
+
+    private let store: TelemetryStore
+    private let settings: DeliverySettings
+    private let transport: HTTPTransport
+    private let logger: Logger
+    private let now: @Sendable () -> Timestamp
+    private let unitRandom: @Sendable () -> Double
+    private let signal = WakeSignal()
+    private var thread: pthread_t?
+
+    // Shared with other threads, under `signal`'s lock.
+    private var stopRequested = false
+    private var stopDeadline: Double?
+    private var flushWaiters: [@Sendable (FlushOutcome) -> Void] = []
+    private var published = DeliveryStatus()
+
+    // Forwarder-thread state.
+    private var working = DeliveryStatus()
+    private var consecutiveFailures = 0
+    /// Monotonic time before which no new cycle starts (backoff and Retry-After).
+    private var notBefore: Double = 0
+
+    public init(store: TelemetryStore, settings: DeliverySettings, transport: HTTPTransport, logger: Logger,
+                now: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
+                unitRandom: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+        self.store = store
+        self.settings = settings
+        self.transport = transport
+        self.logger = logger
+        self.now = now
+        self.unitRandom = unitRandom
+    }
+
+    public var status: DeliveryStatus { signal.withLock { published } }
+
+    public func start() {
+        let unmanaged = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { argument in
+            let forwarder = Unmanaged<Forwarder>.fromOpaque(argument!).takeRetainedValue()
+            forwarder.run()
+            return nil
+        }, unmanaged.toOpaque())
+        self.thread = thread
+    }
+
+    /// New documents were committed: re-check whether a batch is due.
+    public func documentsStored() { signal.poke() }
+
+    /// Delivers everything that waits now, and calls back with the outcome (the caller bounds the wait).
+    public func flush(_ callback: @escaping @Sendable (FlushOutcome) -> Void) {
+        signal.withLock { flushWaiters.append(callback) }
+        signal.poke()
+    }
+
+    /// Stops after one last delivery attempt that ends within `seconds`; what is left stays in the store.
+    public func stop(finalDeliveryWithin seconds: Double) {
+        signal.withLock {
+            stopRequested = true
+            stopDeadline = monotonicSeconds() + seconds
+        }
+        signal.poke()
+        if let thread {
+            pthread_join(thread, nil)
+            self.thread = nil
+        }
+    }
+
+    // MARK: The loop
+
+    private func run() {
+        var wait = 0.0
+        while true {
+            // A flush or a stop that arrived during the last cycle must not wait out the sleep.
+            if !signal.withLock({ stopRequested || !flushWaiters.isEmpty }) {
+                signal.wait(seconds: wait)
+            }
+            let (stopping, deadline, flushing) = signal.withLock { (stopRequested, stopDeadline, !flushWaiters.isEmpty) }
+            if stopping {
+                _ = cycle(force: true, deadline: deadline)
+                completeFlushes()
+                return
+            }
+            wait = cycle(force: flushing, deadline: nil)
+            if flushing { completeFlushes() }
+        }
+    }
+
+    /// One pass: deliver every due batch. Returns how long to sleep before the next pass.
+    private func cycle(force: Bool, deadline: Double?) -> Double {
+        let started = monotonicSeconds()
+        if started < notBefore {
+            // Backing off (possibly for a Retry-After): not even a flush may send sooner.
+            refreshBacklog()
+            return notBefore - started
+        }
+        while true {
+            guard let backlog = refreshBacklog() else { return 5 }
+            guard backlog.pendingDocuments > 0 || backlog.hasOpenBatch else {
+                if working.state != .outage { working.state = .idle }
+                publish()
+                return 3_600
+            }
+            let age = backlog.oldestCompletedAt.map { Double(now().microseconds - $0) / 1_000_000 } ?? 0
+            let due = force || backlog.hasOpenBatch || backlog.pendingDocuments >= settings.batchSize
+                || age >= settings.flushIntervalSeconds
+            guard due else { return max(0.05, settings.flushIntervalSeconds - age) }
+            let batch: DeliveryBatch
+            do {
+                guard let next = try store.openBatch()
+                    ?? store.createBatch(id: UUIDv4.generate(), maxDocuments: settings.batchSize,
+                                         maxBytes: settings.batchMaxBytes, now: now().microseconds)
+                else { return 1 }
+                batch = next
+            } catch {
+                logger.error("cannot read the delivery queue from the store", metadata: ["error": "\(error)"])
+                return 5
+            }
+            switch deliver(batch, deadline: deadline) {
+            case .delivered, .refused:
+                continue
+            case .gaveUp:
+                refreshBacklog()
+                return max(0.05, notBefore - monotonicSeconds())
+            }
+        }
+    }
+
+    /// Sends one batch, retrying within the cycle; records the outcome in the store.
+    private func deliver(_ batch: DeliveryBatch, deadline: Double?) -> Cycle {
+        var attempt = 0
+        while true {
+            if let deadline, monotonicSeconds() >= deadline { return .gaveUp(reason: "shutdown deadline reached") }
+            let startedAt = monotonicSeconds()
+            let outcome = send(batch, deadline: deadline)
+            let stamp = now()
+            switch outcome {
+            case .delivered(let status):
+                do {
+                    try store.markDelivered(batchID: batch.id, at: stamp.microseconds)
+                } catch {
+                    // Delivered but not recorded: it will be sent again with the same key (at least once).
+                    logger.error("batch delivered but the store could not record it; it will be resent with the same Idempotency-Key",
+                                 metadata: ["batch_id": "\(batch.id)", "error": "\(error)"])
+                    return .gaveUp(reason: "\(error)")
+                }
+                if working.state == .outage, let since = working.outageSince {
+                    logger.notice("delivery resumed after an outage of \(Int(stamp.seconds - since.seconds))s",
+                                  metadata: ["endpoint_host": "\(endpointHost)", "status": "\(status)"])
+                }
+                working.state = .delivering
+                working.outageSince = nil
+                working.nextAttemptAt = nil
+                working.lastSuccessAt = stamp
+                working.lastError = nil
+                working.batchesDelivered += 1
+                working.documentsDelivered += batch.documents.count
+                working.lastLatencySeconds = monotonicSeconds() - startedAt
+                consecutiveFailures = 0
+                notBefore = 0
+                publish()
+                return .delivered
+            case .refused(let status, let excerpt):
+                do {
+                    try store.deadLetter(batchID: batch.id, status: status, response: excerpt, at: stamp.microseconds)
+                } catch {
+                    logger.error("cannot dead-letter a refused batch; it will be sent again", metadata: ["error": "\(error)"])
+                    return .gaveUp(reason: "\(error)")
+                }
+                logger.error("the endpoint refused a batch with HTTP \(status); it is kept as a dead letter (see `telemetry deadletter list`)",
+                             metadata: ["batch_id": "\(batch.id)", "documents": "\(batch.documents.count)",
+                                        "status": "\(status)", "response": "\(excerpt)", "endpoint_host": "\(endpointHost)"])
+                working.batchesDeadLettered += 1
+                working.failedAttempts["http_\(status)", default: 0] += 1
+                publish()
+                return .refused
+            case .retry(let reason, let after):
+                try? store.recordAttempt(batchID: batch.id, at: stamp.microseconds, error: reason)
+                working.failedAttempts[Self.failureKind(reason), default: 0] += 1
+                working.lastError = reason
+                if attempt < settings.retryAttempts {
+                    let delay = max(RetryPolicy.backoff(attempt: attempt, baseSeconds: settings.baseBackoffSeconds,
+                                                        capSeconds: settings.maxBackoffSeconds, unitRandom: unitRandom),
+                                    after ?? 0)
+                    if let deadline, monotonicSeconds() + delay >= deadline {
+                        return .gaveUp(reason: reason)
+                    }
+                    attempt += 1
+                    working.retries += 1
+                    publish()
+                    if !sleep(seconds: delay) { return .gaveUp(reason: reason) }
+                    continue
+                }
+                consecutiveFailures += 1
+                // Between cycles: at least half of an exponentially growing ceiling, capped; never before Retry-After.
+                let ceiling = min(settings.maxBackoffSeconds,
+                                  settings.baseBackoffSeconds * Double(1 << min(consecutiveFailures + settings.retryAttempts, 30)))
+                let wait = max(ceiling / 2 + ceiling / 2 * unitRandom(), after ?? 0)
+                notBefore = monotonicSeconds() + wait
+                if working.state != .outage {
+                    working.outageSince = stamp
+                    logger.warning("delivery is failing; documents stay in the store and are retried",
+                                   metadata: ["reason": "\(reason)", "endpoint_host": "\(endpointHost)",
+                                              "retry_in_seconds": "\(Int(wait))", "batch_id": "\(batch.id)"])
+                }
+                working.state = .outage
+                working.nextAttemptAt = Timestamp(microseconds: stamp.microseconds + Int64(wait * 1_000_000))
+                publish()
+                return .gaveUp(reason: reason)
+            }
+        }
+    }
+
+    /// Sleeps for `seconds` unless a stop arrives (new documents do not shorten a backoff). False when stopped.
+    private func sleep(seconds: Double) -> Bool {
+        let end = monotonicSeconds() + seconds
+        var poked = false
+        // Pass on a poke (new documents) that arrived meanwhile, so the main loop looks again afterwards.
+        defer { if poked { signal.poke() } }
+        while true {
+            let remaining = end - monotonicSeconds()
+            if remaining <= 0 { return true }
+            if signal.wait(seconds: remaining) { poked = true }
+            if signal.withLock({ stopRequested }) { return false }
+        }
+    }
+
+    // MARK: Requests
+
+    private func send(_ batch: DeliveryBatch, deadline: Double?) -> AttemptOutcome {
+        let timeout = deadline.map { max(0.5, $0 - monotonicSeconds()) }
+        switch settings.format {
+        case .json:
+            var body: [UInt8] = [UInt8(ascii: "[")]
+            body.reserveCapacity(batch.documents.reduce(2) { $0 + $1.body.count + 1 })
+            for (index, document) in batch.documents.enumerated() {
+                if index > 0 { body.append(UInt8(ascii: ",")) }
+                body.append(contentsOf: document.body)
+            }
+            body.append(UInt8(ascii: "]"))
+            return post(body, to: settings.endpoint, key: batch.id, timeout: timeout)
+        case .otlp:
+            let documents = batch.documents.compactMap { try? JSONValue.parse($0.body) }
+            let base = settings.endpoint.hasSuffix("/") ? String(settings.endpoint.dropLast()) : settings.endpoint
+            let logs = post(OTLPMapping.logsRequest(documents: documents), to: base + "/v1/logs", key: batch.id, timeout: timeout)
+            guard case .delivered = logs else { return logs }
+            return post(OTLPMapping.metricsRequest(documents: documents), to: base + "/v1/metrics", key: batch.id, timeout: timeout)
+        }
+    }
+
+    private func post(_ json: [UInt8], to url: String, key: String, timeout: Double?) -> AttemptOutcome {
+        let request: HTTPRequest
+        do {
+            request = try makeRequest(json, url: url, idempotencyKey: key, timeout: timeout)
+        } catch {
+            return .retry(reason: "cannot compress the batch: \(error)", notBefore: nil)
+        }
+        return RetryPolicy.classify(transport.post(request), now: now())
+    }
+
+    func makeRequest(_ json: [UInt8], url: String, idempotencyKey: String, timeout: Double?) throws -> HTTPRequest {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
+        let body: [UInt8]
+        if settings.compression == .none {
+            body = json
+        } else {
+            body = try PayloadCompressor.compress(json, settings.compression)
+            headers.append(("Content-Encoding", settings.compression.rawValue))
+        }
+        if let key = settings.apiKey, !key.isEmpty { headers.append(("Authorization", "Bearer \(key)")) }
+        headers.append(("Idempotency-Key", idempotencyKey))
+        headers.append(("User-Agent", settings.http.userAgent))
+        return HTTPRequest(url: url, body: body, headers: headers, timeoutSeconds: timeout)
+    }
+
+    // MARK: Status
+
+    @discardableResult
+    private func refreshBacklog() -> DeliveryBacklog? {
+        do {
+            let backlog = try store.deliveryBacklog()
+            working.pendingDocuments = backlog.pendingDocuments
+            publish()
+            return backlog
+        } catch {
+            logger.error("cannot read the delivery backlog from the store", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    private func publish() {
+        let snapshot = working
+        signal.withLock { published = snapshot }
+    }
+
+    private func completeFlushes() {
+        let waiters = signal.withLock { () -> [@Sendable (FlushOutcome) -> Void] in
+            defer { flushWaiters = [] }
+            return flushWaiters
+        }
+        guard !waiters.isEmpty else { return }
+        let pending = working.pendingDocuments
+        let outcome = FlushOutcome(delivered: pending == 0, pendingDocuments: pending,
+                                   message: pending == 0 ? nil : working.lastError.map { "not delivered: \($0)" }
+                                       ?? "not delivered yet")
+        for waiter in waiters { waiter(outcome) }
+    }
+
+    private var endpointHost: String { EndpointURL.host(of: settings.endpoint) ?? "" }
+
+    /// A short label for the kind of failure in a retry reason, for the per-kind counters.
+    static func failureKind(_ reason: String) -> String {
+        if reason.hasPrefix("HTTP ") {
+            return "http_" + reason.dropFirst(5).prefix { $0.isNumber }
+        }
+        return String(reason.prefix { $0 != ":" })
+    }
+}
+
+/// Parts of the endpoint URL that are safe to show (never its query, which may carry a token).
+public enum EndpointURL {
+    public static func host(of endpoint: String) -> String? {
+        guard !endpoint.isEmpty else { return nil }
+        var rest = Substring(endpoint)
+        if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
+            rest = rest[rest.index(colon, offsetBy: 3)...]
+        }
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        return String(authority.split(separator: "@").last ?? authority)
+    }
+}
