@@ -150,7 +150,8 @@ struct CurlFailureContext {
                     + clientCertificateAdvice())
             }
             var message = lostMessage("the connection to \(host) broke")
-            if target.isHTTPS, newConnections > 0, !answerStarted {
+            let rightAfterHandshake = code == CURLE_RECV_ERROR || curlText.contains("getpeername")
+            if target.isHTTPS, newConnections > 0, !answerStarted, rightAfterHandshake {
                 // A server that refuses the client certificate may reset the connection before its alert is
                 // read: the same symptom as any reset, so only a hint.
                 message += settings.clientCertificate == nil

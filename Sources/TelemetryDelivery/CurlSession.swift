@@ -23,7 +23,9 @@ import Glibc
 ///   (CURLOPT_CONNECTTIMEOUT_MS); `requestTimeoutSeconds` bounds the whole request (CURLOPT_TIMEOUT_MS), or
 ///   the request's own `timeoutSeconds` when that is shorter.
 /// - CURLOPT_NOSIGNAL is set: libcurl never uses signals (e.g. SIGALRM around name resolution), which would
-///   be unsafe in a threaded daemon; SIGPIPE must be ignored by the process (the daemon does).
+///   be unsafe in a threaded daemon. It sends with MSG_NOSIGNAL (TLS included), so a peer that resets the
+///   connection mid-upload is a failure, not a SIGPIPE (tested in a process that does not ignore SIGPIPE;
+///   the daemon ignores it anyway).
 /// - The response: status, headers (names lowercased, last value wins, only those of the final answer: not
 ///   of a proxy's CONNECT reply or of `100 Continue`), the first 64 KiB of the body (the rest is read and
 ///   dropped so the connection stays reusable), timings and the HTTP version.
@@ -143,6 +145,8 @@ public final class CurlSession: HTTPTransport {
            seconds < settings.requestTimeoutSeconds {
             effective.requestTimeoutSeconds = seconds
         }
+        // Runs before the list is freed (defers run in reverse): the handle never keeps a freed list.
+        defer { _ = telemetry_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, nil) }
         var code = telemetry_curl_setopt_string(handle, CURLOPT_URL, request.url)
         if code == CURLE_OK { code = telemetry_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, list) }
         if code == CURLE_OK {
@@ -152,7 +156,6 @@ public final class CurlSession: HTTPTransport {
         guard code == CURLE_OK else {
             return failure(.configuration, "libcurl refused the request: \(Self.curlMessage(code))", code)
         }
-        defer { _ = telemetry_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, nil) }
 
         // POSTFIELDS does not copy: the body's bytes are pinned for the whole perform. An empty body still
         // needs a non-NULL pointer (NULL would make libcurl read the body from stdin): a static empty string.

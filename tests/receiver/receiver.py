@@ -35,6 +35,8 @@ Misbehaviour on demand: `POST /_control` with a JSON body sets what the next dat
     {"mode": "slow", "seconds": 1}       answer 200 after N seconds
     {"mode": "reset", "count": 1}        read the request, then reset the connection (TCP RST, no answer)
     {"mode": "close", "count": 1}        read the request, then close the connection cleanly, no answer
+    {"mode": "reset_before_body"}        read the request's headers only, then reset: the client is still
+                                         sending its body (a large one) when the reset arrives
     {"mode": "normal"}                   back to 200 for everything
 
 "count" is how many data requests the mode applies to (default 1; -1: until the next control request).
@@ -328,6 +330,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         self.connection_id = next(self.server.state.connections)
         self.client_cert_subject = None
+        # Answers go out as headers then body: without this, Nagle's algorithm holds the body back until the
+        # client's delayed ACK (40 ms per request).
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.server.ssl_context is not None:
             self.request.settimeout(self.timeout)
             tls = self.server.ssl_context.wrap_socket(self.request, server_side=True,
@@ -370,7 +375,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (OSError, ValueError):
             pass
 
+    quiet = False
+
     def log_message(self, format, *args):
+        if self.quiet:
+            return
         print(f"receiver: [{self.connection_id}] " + format % args, file=sys.stderr, flush=True)
 
     # -- body
@@ -417,10 +426,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # -- methods
 
     def do_POST(self):
-        raw = self.read_body()
         if self.path.split("?")[0] == "/_control":
-            return self.control(raw)
+            return self.control(self.read_body())
         action = self.server.state.take()
+        if action.get("mode") == "reset_before_body":
+            self.server.state.append("requests.jsonl", {
+                "seq": next(self.server.state.seq), "time": time.time(), "connection": self.connection_id,
+                "client_port": self.client_address[1], "method": self.command, "path": self.path,
+                "http_version": self.request_version, "headers": {k.lower(): v for k, v in self.headers.items()},
+                "content_encoding": self.headers.get("Content-Encoding"), "raw_size": 0,
+                "client_cert_subject": self.client_cert_subject, "action": "reset_before_body"})
+            return self.drop(reset=True)
+        raw = self.read_body()
         record = {
             "seq": next(self.server.state.seq), "time": time.time(), "connection": self.connection_id,
             "client_port": self.client_address[1], "method": self.command, "path": self.path,
@@ -475,8 +492,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             mode = json.loads(raw or b"{}")
             if not isinstance(mode, dict) or mode.get("mode", "normal") not in (
-                    "normal", "status", "hang", "slow", "reset", "close"):
-                raise ValueError("mode must be one of normal, status, hang, slow, reset, close")
+                    "normal", "status", "hang", "slow", "reset", "reset_before_body", "close"):
+                raise ValueError("mode must be one of normal, status, hang, slow, reset, reset_before_body, close")
         except ValueError as error:
             return self.answer(400, json.dumps({"error": str(error)}).encode())
         self.server.state.set_mode(mode)
@@ -581,6 +598,7 @@ def main():
     if args.bench:
         if context is None:
             sys.exit("--bench measures the TLS receiver: leave out --http")
+        Handler.quiet = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         bench(server, directory)
         server.shutdown()
