@@ -50,12 +50,15 @@ deps:
 test: deps
 	$(SWIFT) build $(SWIFT_FLAGS)
 	$(SWIFT) test $(SWIFT_FLAGS)
+	shellcheck share/telemetry/utils.sh
+	TELEMETRY_BIN=$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path) bats tests/bash
 
 demo: deps build
 	TELEMETRY_BIN=$(RELEASE_BIN) bash scripts/demo.sh
 
 bench: deps build
 	TELEMETRY_BIN=$(RELEASE_BIN) bash bench/run.sh
+	TELEMETRY_BIN=$(RELEASE_BIN) bash tests/bash/bench.sh
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(SYSCONFDIR)/telemetryd

@@ -61,6 +61,8 @@ public struct SendSession {
     private var sent = 0
     private var replies: [ReplyTarget] = []
     private var replyBuffer: [UInt8] = []
+    /// Whether the input just read held a control line (then nothing is delayed).
+    private var sawControl = false
     /// When the daemon last took bytes (or when bytes started waiting).
     private var lastProgress: Int64 = 0
 
@@ -115,9 +117,13 @@ public struct SendSession {
                         framer.finish { route($0, number: $1) }
                         if options.wait { requestOwnFlush() }
                     } else {
+                        sawControl = false
                         buffer.withUnsafeBytes { raw in
                             framer.push(UnsafeRawBufferPointer(rebasing: raw[..<count])) { route($0, number: $1) }
                         }
+                        // A trickle of events (a script's coprocess): let a few accumulate before the next read,
+                        // so the producer's writes rarely wake us. Control lines are answered without delay.
+                        if count < 4_096 && !sawControl { usleep(1_000) }
                     }
                 } else if entry.fd == socket {
                     if entry.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { receiveReplies() }
@@ -154,6 +160,7 @@ public struct SendSession {
                 complain("line \(lineNumber): \(error.reason.rawValue): \(error.detail) in: \(excerpt(bytes))")
                 return
             }
+            if case .control = message { sawControl = true }
             if options.disabled {
                 if case .control(let request) = message { answerDisabled(request) }
                 return
