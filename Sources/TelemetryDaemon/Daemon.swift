@@ -120,6 +120,7 @@ public final class Daemon: @unchecked Sendable {
                                      "reopened": "\(recovery.reopened)", "unreadable": "\(recovery.unreadable)"])
         }
         writer.start()
+        forwarder?.start()
 
         // Spooled lines were written before anything that arrives on the socket from now on: take them in first.
         let spool = SpoolIngester(directory: settings.spoolDirectory, socketPath: settings.socketPath,

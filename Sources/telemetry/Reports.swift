@@ -23,7 +23,7 @@ enum StatusReport {
             row("socket", reply["socket"]?.stringValue ?? ""),
             row("state dir", reply["state_dir"]?.stringValue ?? ""),
             row("collection", reply["enabled"]?.boolValue == false ? "DISABLED (TELEMETRY_ENABLED=false): incoming lines are discarded" : "enabled"),
-            row("forwarding", endpoint.map { "not in this version (TELEMETRY_ENDPOINT \($0) is ignored): documents stay in the local store" } ?? "off: documents stay in the local store"),
+            row("forwarding", endpoint.map { "to \($0)" } ?? "off: documents stay in the local store"),
             row("store", "\(store?["path"]?.stringValue ?? ""), \(bytes(store?["bytes"]?.intValue ?? 0)), \(store?["documents"]?.intValue ?? 0) documents"),
             row("last commit", store?["last_commit"]?.stringValue ?? "none yet"),
             row("open executions", "\(reply["open_executions"]?.intValue ?? 0)"),
@@ -31,6 +31,24 @@ enum StatusReport {
             row("lines rejected", rejectedTotal == 0 ? "0" : "\(rejectedTotal) (\(rejectedParts.joined(separator: ", ")))"),
             row("connections", "\(connections?["current"]?.intValue ?? 0) open, \(connections?["total"]?.intValue ?? 0) since start"),
         ]
+        if let delivery = reply["delivery"], delivery != .null {
+            let state = delivery["state"]?.stringValue ?? "?"
+            var text = state == "outage"
+                ? "OUTAGE since \(delivery["outage_since"]?.stringValue ?? "?"): \(delivery["last_error"]?.stringValue ?? "")"
+                : state
+            if let next = delivery["next_attempt_at"]?.stringValue, state == "outage" { text += "; next attempt \(next)" }
+            lines.append(row("delivery", text))
+            lines.append(row("queued", "\(delivery["pending_documents"]?.intValue ?? 0) documents"))
+            lines.append(row("delivered", "\(delivery["documents_delivered"]?.intValue ?? 0) documents in \(delivery["batches_delivered"]?.intValue ?? 0) batches since start, last \(delivery["last_success_at"]?.stringValue ?? "never")"))
+            let dead = delivery["dead_letter_batches"]?.intValue ?? 0
+            if dead > 0 {
+                lines.append(row("dead letters", "\(dead) batches (see `telemetry deadletter list`)"))
+            }
+            let failures = (delivery["failed_attempts"]?.objectValue ?? []).map { "\($0.0) \($0.1.intValue ?? 0)" }
+            if !failures.isEmpty {
+                lines.append(row("failed attempts", failures.joined(separator: ", ") + ", \(delivery["retries"]?.intValue ?? 0) retries"))
+            }
+        }
         if let dropped = reply["events_dropped"]?.intValue, dropped > 0 {
             lines.append(row("events dropped", "\(dropped) (over TELEMETRY_MAX_EVENTS_PER_EXECUTION)"))
         }

@@ -81,3 +81,19 @@ struct DeliveryStoreTests {
         }
     }
 }
+
+@Suite("Delivery store across connections")
+struct DeliveryStoreConnectionTests {
+    @Test("a second read-write connection (the forwarder's) sees documents the writer commits later")
+    func forwarderSeesWriterCommits() throws {
+        try withStore { writer, directory in
+            let forwarder = try TelemetryStore(directory: directory, synchronous: .normal)
+            #expect(try forwarder.deliveryBacklog().pendingDocuments == 0)
+            try writer.commit(StoreBatch(documents: documents(1...2)))
+            #expect(try forwarder.deliveryBacklog().pendingDocuments == 2)
+            #expect(try forwarder.openBatch() == nil)
+            let batch = try #require(try forwarder.createBatch(id: "x", maxDocuments: 10, maxBytes: 1 << 20, now: 1))
+            #expect(batch.documents.count == 2)
+        }
+    }
+}
