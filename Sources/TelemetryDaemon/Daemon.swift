@@ -137,7 +137,7 @@ public final class Daemon: @unchecked Sendable {
         let control = ControlResponder(
             identity: .init(version: Self.version, socketPath: settings.socketPath,
                             stateDirectory: settings.stateDirectory, enabled: settings.enabled,
-                            endpointHost: Self.host(of: settings.endpoint), startedAt: startedAt),
+                            endpointHost: EndpointURL.host(of: settings.endpoint), startedAt: startedAt),
             writer: writer, counters: counters, reader: reader, threadPool: threadPool,
             forwarder: forwarder, delivery: settings.delivery)
         let rejectLog = RejectLog(logger: logger)
@@ -335,14 +335,4 @@ public final class Daemon: @unchecked Sendable {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// The endpoint's host only: the full URL may carry credentials or tokens in its query.
-    static func host(of endpoint: String) -> String? {
-        guard !endpoint.isEmpty else { return nil }
-        var rest = Substring(endpoint)
-        if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
-            rest = rest[rest.index(colon, offsetBy: 3)...]
-        }
-        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        return String(authority.split(separator: "@").last ?? authority)
-    }
 }
