@@ -64,10 +64,13 @@ install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(SYSCONFDIR)/telemetryd
 	install -m 0755 $(RELEASE_BIN)/telemetryd $(DESTDIR)$(BINDIR)/telemetryd
 	install -m 0755 $(RELEASE_BIN)/telemetry $(DESTDIR)$(BINDIR)/telemetry
-	if [ -f share/telemetry/utils.sh ]; then install -m 0644 share/telemetry/utils.sh $(DESTDIR)$(SHAREDIR)/utils.sh; fi
+	install -m 0644 share/telemetry/utils.sh $(DESTDIR)$(SHAREDIR)/utils.sh
 	if [ ! -f $(DESTDIR)$(SYSCONFDIR)/telemetryd/telemetryd.conf ]; then \
 	  install -m 0640 config/telemetryd.conf $(DESTDIR)$(SYSCONFDIR)/telemetryd/telemetryd.conf; fi
-	if ls systemd/*.service >/dev/null 2>&1; then install -d $(DESTDIR)$(UNITDIR) && install -m 0644 systemd/*.service systemd/*.socket $(DESTDIR)$(UNITDIR)/ 2>/dev/null || true; fi
+	# systemd units arrive with the systemd integration; install whatever systemd/ holds.
+	for unit in systemd/*.service systemd/*.socket; do \
+	  [ -f "$$unit" ] || continue; install -d $(DESTDIR)$(UNITDIR); install -m 0644 "$$unit" $(DESTDIR)$(UNITDIR)/; \
+	done
 
 clean:
 	rm -rf .build demo-state bench-state
