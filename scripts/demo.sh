@@ -4,9 +4,15 @@
 #   make demo        (builds the release binaries, then runs: TELEMETRY_BIN=<bin dir> bash scripts/demo.sh)
 #
 # Starts telemetryd with its socket, store and log in demo-state/ (removed first, gitignored), waits until
-# it answers, runs scripts/example-deploy.sh twice (a successful and a failed deployment), shows what the
-# daemon stored with the `telemetry` commands, then stops the daemon with SIGTERM. Exits 0 only if every
-# step worked; on a failure it kills the daemon and prints its log.
+# it answers, and puts the `telemetry` client of TELEMETRY_BIN first on PATH, where the bash library finds
+# it. Runs scripts/example-deploy.sh, the specification's example script instrumented with
+# share/telemetry/utils.sh, twice: a deployment that succeeds and one that fails (--fail). Shows what the
+# daemon stored with `telemetry status`, `executions` and `show`, checks both documents (exit code, status,
+# metrics, tags, events), then stops the daemon with SIGTERM. Exits 0 only if every step worked; on a
+# failure it kills the daemon and prints its log.
+#
+# Everything stays in the local store: the demo sets no TELEMETRY_ENDPOINT, and checks that the daemon
+# forwards nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -25,9 +31,11 @@ if [[ -z $bin || ! -x $bin/telemetryd || ! -x $bin/telemetry ]]; then
 fi
 bin=$(cd "$bin" && pwd)
 
-# Only the demo's own settings: no TELEMETRY_* variable of the caller's shell reaches the daemon or the
-# clients, and --config below keeps /etc/telemetryd/telemetryd.conf out of it.
+# Only the demo's own settings: no TELEMETRY_* variable of the caller's shell (TELEMETRY_ENDPOINT,
+# TELEMETRY_ENABLED, TELEMETRY_CLIENT, ...) and no DO_NOT_TRACK reaches the daemon, the example script or
+# the clients, and --config below keeps /etc/telemetryd/telemetryd.conf out of it.
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^TELEMETRY_' || true)
+unset DO_NOT_TRACK
 
 state=$repo/demo-state
 rm -rf "$state"
@@ -48,6 +56,7 @@ TELEMETRY_SPOOL_DIR='$state/spool'
 EOF
 export TELEMETRY_SPOOL_DIR=$state/spool
 
+# The example script's bash library looks for `telemetry` on PATH: these binaries come first.
 export PATH="$bin:$PATH"
 export TELEMETRY_SOCKET=$socket
 
@@ -89,44 +98,119 @@ echo "telemetryd is up (pid $daemon_pid, log $log)"
 
 # ---- scripts send telemetry -------------------------------------------------------------------------
 
+# The newest stored execution of deploy-service (`telemetry executions` lists newest first).
+newest_execution() {
+    telemetry executions --script deploy-service --limit 1 --json |
+        python3 -c 'import json, sys; rows = json.load(sys.stdin); print(rows[0]["execution_id"] if rows else "")'
+}
+# new_execution PREVIOUS_ID: the newest execution once it differs from PREVIOUS_ID. The script's exit path
+# waits until its end line is durable, but at most TELEMETRY_FLUSH_TIMEOUT (2 s): on a loaded machine
+# the document may come a moment later, so wait for it (up to ~10 s).
+new_execution() {
+    local id attempt
+    for ((attempt = 0; attempt < 100; attempt++)); do
+        id=$(newest_execution)
+        if [[ -n $id && $id != "$1" ]]; then echo "$id"; return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
 section "a deployment that succeeds: scripts/example-deploy.sh"
-TELEMETRY_ENVIRONMENT=staging bash scripts/example-deploy.sh | tee "$state/deploy-ok.out"
-ok_id=$(sed -n 's/^.*: execution \([0-9a-f-]\{36\}\) .*$/\1/p' "$state/deploy-ok.out")
-[[ -n $ok_id ]] || fail "example-deploy.sh printed no execution id"
+set +e
+TELEMETRY_ENVIRONMENT=staging bash scripts/example-deploy.sh
+ok_status=$?
+set -e
+((ok_status == 0)) || fail "example-deploy.sh exited with $ok_status, expected 0"
+ok_id=$(new_execution "") || fail "no execution of deploy-service is stored after the successful run"
+echo "(exit status $ok_status; stored as execution $ok_id)"
 
 section "a deployment that fails: scripts/example-deploy.sh --fail"
 set +e
-TELEMETRY_ENVIRONMENT=staging DEPLOY_SERVICE=billing-service bash scripts/example-deploy.sh --fail \
-    | tee "$state/deploy-fail.out"
-fail_status=${PIPESTATUS[0]}
+TELEMETRY_ENVIRONMENT=staging DEPLOY_SERVICE=billing-service bash scripts/example-deploy.sh --fail
+fail_status=$?
 set -e
 ((fail_status == 1)) || fail "example-deploy.sh --fail exited with $fail_status, expected 1"
-fail_id=$(sed -n 's/^.*: execution \([0-9a-f-]\{36\}\) .*$/\1/p' "$state/deploy-fail.out")
-[[ -n $fail_id ]] || fail "example-deploy.sh --fail printed no execution id"
+fail_id=$(new_execution "$ok_id") || fail "no new execution of deploy-service is stored after the failed run"
+echo "(exit status $fail_status; stored as execution $fail_id)"
 
 # ---- what the daemon has ----------------------------------------------------------------------------
 
 section "telemetry status"
 telemetry status
+telemetry status --json >"$state/status.json"
 
 section "telemetry executions"
-executions=$(telemetry executions)
-echo "$executions"
-grep -q "^$ok_id .* success " <<<"$executions" || fail "execution $ok_id is not listed as success"
-grep -q "^$fail_id .* failure " <<<"$executions" || fail "execution $fail_id is not listed as failure"
+telemetry executions
 
 section "telemetry show $ok_id"
 telemetry show "$ok_id"
 
+section "telemetry show $fail_id"
+telemetry show "$fail_id"
+
 section "telemetry show $ok_id --json"
-document=$(telemetry show "$ok_id" --json)
-echo "$document"
-for expected in "\"execution_id\":\"$ok_id\"" '"status":"success"' '"exit_code":0' '"environment":"staging"' \
-    '"services_deployed":5' '"execution_time":' '"memory_usage":' '"service":"auth-service"' \
-    '"region":"us-east-1"' '"cluster":"production"' '"type":"success"' '"type":"warning"' '"type":"error"'; do
-    [[ $document == *"$expected"* ]] || fail "the document of $ok_id lacks $expected"
-done
-[[ $(telemetry show "$fail_id" --json) == *'"exit_code":1'* ]] || fail "the document of $fail_id lacks exit_code 1"
+telemetry show "$ok_id" --json | tee "$state/ok.json"
+telemetry show "$fail_id" --json >"$state/fail.json"
+
+section "check the documents"
+python3 - "$state/status.json" "$state/ok.json" "$ok_id" "$state/fail.json" "$fail_id" <<'PY'
+import json, sys
+
+status = json.load(open(sys.argv[1]))
+problems = []
+
+def check(condition, what):
+    print(("  ok    " if condition else "  WRONG ") + what)
+    if not condition:
+        problems.append(what)
+
+check(status.get("endpoint") is None and status.get("delivery") is None,
+      "the daemon forwards nothing (no TELEMETRY_ENDPOINT, no delivery)")
+
+def check_document(path, execution_id, exit_code, outcome, service, business):
+    d = json.load(open(path))
+    name = "success" if exit_code == 0 else "failure"
+    check(d.get("execution_id") == execution_id, f"{name}: execution_id {execution_id}")
+    check(d.get("script_name") == "deploy-service" and d.get("script_version") == "v1.0.0",
+          f"{name}: script deploy-service v1.0.0")
+    check(d.get("exit_code") == exit_code and d.get("status") == outcome,
+          f"{name}: exit_code {exit_code}, status {outcome}")
+    check(d.get("environment") == "staging", f"{name}: environment staging")
+    check(d.get("user_id", "").startswith("u_"), f"{name}: user_id anonymized")
+    metrics = d.get("metrics", {})
+    for metric in ("execution_time", "memory_usage", "cpu_usage", "disk_usage"):
+        value = metrics.get(metric)
+        check(isinstance(value, (int, float)) and value >= 0, f"{name}: metric {metric} = {value}")
+    check(metrics.get("memory_usage", 0) > 0, f"{name}: memory_usage is above 0")
+    for metric, expected in business.items():
+        check(metrics.get(metric) == expected, f"{name}: metric {metric} = {expected} (got {metrics.get(metric)})")
+    tags = {"service": service, "region": "us-east-1", "cluster": "production"}
+    check(d.get("tags") == tags, f"{name}: tags {tags}")
+    return d
+
+ok = check_document(sys.argv[2], sys.argv[3], 0, "success", "auth-service",
+                    {"services_deployed": 5, "databases_migrated": 3, "users_created": 100,
+                     "failed_deployments": 0, "rollback_count": 0, "timeout_errors": 1})
+types = {e["type"] for e in ok.get("events", [])}
+check({"debug", "info", "warning", "success"} <= types, f"success: events debug, info, warning, success (got {sorted(types)})")
+check(ok.get("errors") == [], "success: no errors")
+done = [e for e in ok.get("events", []) if e["type"] == "success" and e["operation"] == "deployment"]
+check(len(done) == 1 and done[0].get("duration_seconds", -1) >= 0,
+      "success: one success event of operation deployment, with duration_seconds (telemetry_start_timer)")
+
+failed = check_document(sys.argv[4], sys.argv[5], 1, "failure", "billing-service",
+                        {"services_deployed": 3, "databases_migrated": 3, "users_created": 100,
+                         "failed_deployments": 1, "rollback_count": 1, "timeout_errors": 1})
+errors = failed.get("errors", [])
+check(len(errors) == 1 and errors[0]["type"] == "error" and "Database connection failed" in errors[0]["message"],
+      "failure: one error, Database connection failed")
+check(not any(e["type"] == "success" for e in failed.get("events", [])), "failure: no success event")
+check(any(e["operation"] == "rollback" for e in failed.get("events", [])), "failure: the rollback warning")
+
+if problems:
+    sys.exit(f"{len(problems)} check(s) failed")
+PY
 
 # ---- stop -------------------------------------------------------------------------------------------
 
