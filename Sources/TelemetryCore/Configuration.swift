@@ -427,7 +427,7 @@ private let configurationKeyTable: [ConfigurationKey] = [
     // Client-only keys: accepted so that one file serves the daemon and the clients.
     clientKey(
         "TELEMETRY_ENVIRONMENT", summary: "Environment label (e.g. production, staging) that clients attach to executions."),
-    clientKey("TELEMETRY_QUIET", summary: "Set to make clients and the bash library print no warnings."),
+    clientKey("TELEMETRY_QUIET", summary: "Set to 1 to make `telemetry send` print no warnings on stderr."),
     clientKey("TELEMETRY_DEBUG", summary: "Set to make clients and the bash library print debugging output."),
     clientKey("TELEMETRY_CLIENT", summary: "Which client the bash library uses to reach the daemon."),
     clientKey("TELEMETRY_FLUSH_TIMEOUT", summary: "How long a client waits for the daemon when an execution ends."),

@@ -66,7 +66,21 @@ final class ControlResponder: @unchecked Sendable {
                         })
                     }
                     if let forwarder {
-                        forwarder.flush { reply($0) }
+                        // Answer within the client's default wait: a delivery still retrying is reported as such.
+                        let answered = NIOLockedValueBox(false)
+                        let once: @Sendable (FlushOutcome?) -> Void = { outcome in
+                            let first = answered.withLockedValue { done in
+                                defer { done = true }
+                                return !done
+                            }
+                            if first { reply(outcome) }
+                        }
+                        forwarder.flush { once($0) }
+                        eventLoop.scheduleTask(in: .milliseconds(1_500)) {
+                            let status = forwarder.status
+                            once(FlushOutcome(delivered: false, pendingDocuments: status.pendingDocuments,
+                                              message: "delivery still in progress (\(status.state.rawValue)\(status.lastError.map { ": \($0)" } ?? ""))"))
+                        }
                     } else {
                         reply(nil)
                     }

@@ -283,6 +283,8 @@ public final class Daemon: @unchecked Sendable {
             case .outage:
                 let since = delivery.outageSince.map { " since \($0.rfc3339)" } ?? ""
                 parts.insert("OUTAGE\(since): \(delivery.lastError ?? "")", at: 0)
+            case .retrying:
+                parts.insert("retrying: \(delivery.lastError ?? "")", at: 0)
             case .delivering, .idle:
                 parts.append("delivering" + (delivery.lastSuccessAt.map { ", last success \($0.rfc3339)" } ?? ""))
             }

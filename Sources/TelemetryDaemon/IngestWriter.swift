@@ -479,8 +479,18 @@ final class IngestWriter: @unchecked Sendable {
         lastSizeCheckMicroseconds = now.microseconds
         do {
             var used = try store.usedBytes()
-            while used > settings.maxStoreBytes, settings.forwarding, try store.deleteOldestDelivered(limit: 1_000) > 0 {
+            var deleted = 0
+            // Forwarding: delivered documents go first, undelivered ones never. Local store only: the oldest go,
+            // as in a journal with a size cap.
+            while used > settings.maxStoreBytes {
+                let count = try store.deleteOldestDelivered(limit: 1_000, includingUndelivered: !settings.forwarding)
+                if count == 0 { break }
+                deleted += count
                 used = try store.usedBytes()
+            }
+            if deleted > 0 {
+                logger.notice("the store reached TELEMETRY_SPOOL_MAX_MB: deleted the \(deleted) oldest \(settings.forwarding ? "delivered " : "")documents",
+                              metadata: ["used_bytes": "\(used)", "limit_bytes": "\(settings.maxStoreBytes)"])
             }
             let full = used > settings.maxStoreBytes
             if full != storeFull {

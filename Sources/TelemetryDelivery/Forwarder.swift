@@ -14,6 +14,8 @@ public struct DeliveryStatus: Sendable, Equatable {
         case idle
         /// The last attempt succeeded.
         case delivering
+        /// A batch failed and is being retried within the current cycle.
+        case retrying
         /// The endpoint has been failing; documents wait in the store.
         case outage
     }
@@ -43,6 +45,12 @@ public struct FlushOutcome: Sendable, Equatable {
     public var delivered: Bool
     public var pendingDocuments: Int
     public var message: String?
+
+    public init(delivered: Bool, pendingDocuments: Int, message: String?) {
+        self.delivered = delivered
+        self.pendingDocuments = pendingDocuments
+        self.message = message
+    }
 }
 
 /// Drains the store to the endpoint on its own thread: forms batches (by count, age and bytes), sends each with
@@ -67,7 +75,8 @@ public final class Forwarder: @unchecked Sendable {
     // Shared with other threads, under `signal`'s lock.
     private var stopRequested = false
     private var stopDeadline: Double?
-    private var flushWaiters: [@Sendable (FlushOutcome) -> Void] = []
+    /// Each waiter with the number of batches dead-lettered when it asked, to report refusals since then.
+    private var flushWaiters: [(deadLetteredBefore: Int, callback: @Sendable (FlushOutcome) -> Void)] = []
     private var published = DeliveryStatus()
 
     // Forwarder-thread state.
@@ -105,7 +114,7 @@ public final class Forwarder: @unchecked Sendable {
 
     /// Delivers everything that waits now, and calls back with the outcome (the caller bounds the wait).
     public func flush(_ callback: @escaping @Sendable (FlushOutcome) -> Void) {
-        signal.withLock { flushWaiters.append(callback) }
+        signal.withLock { flushWaiters.append((published.batchesDeadLettered, callback)) }
         signal.poke()
     }
 
@@ -235,6 +244,7 @@ public final class Forwarder: @unchecked Sendable {
                 working.failedAttempts[Self.failureKind(reason), default: 0] += 1
                 working.lastError = reason
                 if attempt < settings.retryAttempts {
+                    if working.state != .outage { working.state = .retrying }
                     let delay = max(RetryPolicy.backoff(attempt: attempt, baseSeconds: settings.baseBackoffSeconds,
                                                         capSeconds: settings.maxBackoffSeconds, unitRandom: unitRandom),
                                     after ?? 0)
@@ -350,16 +360,24 @@ public final class Forwarder: @unchecked Sendable {
     }
 
     private func completeFlushes() {
-        let waiters = signal.withLock { () -> [@Sendable (FlushOutcome) -> Void] in
+        let waiters = signal.withLock { () -> [(deadLetteredBefore: Int, callback: @Sendable (FlushOutcome) -> Void)] in
             defer { flushWaiters = [] }
             return flushWaiters
         }
         guard !waiters.isEmpty else { return }
         let pending = working.pendingDocuments
-        let outcome = FlushOutcome(delivered: pending == 0, pendingDocuments: pending,
-                                   message: pending == 0 ? nil : working.lastError.map { "not delivered: \($0)" }
-                                       ?? "not delivered yet")
-        for waiter in waiters { waiter(outcome) }
+        for waiter in waiters {
+            let refused = working.batchesDeadLettered - waiter.deadLetteredBefore
+            let message: String?
+            if refused > 0 {
+                message = "the endpoint refused \(refused) batch(es) for good; they are dead letters (see `telemetry deadletter list`)"
+            } else if pending > 0 {
+                message = working.lastError.map { "not delivered: \($0)" } ?? "not delivered yet"
+            } else {
+                message = nil
+            }
+            waiter.callback(FlushOutcome(delivered: pending == 0 && refused == 0, pendingDocuments: pending, message: message))
+        }
     }
 
     private var endpointHost: String { EndpointURL.host(of: settings.endpoint) ?? "" }

@@ -259,11 +259,14 @@ extension TelemetryStore {
         }
     }
 
-    /// Frees room when the store is over its size cap: deletes up to `limit` of the oldest delivered documents.
-    public func deleteOldestDelivered(limit: Int) throws(SQLiteError) -> Int {
+    /// Frees room when the store is over its size cap: deletes up to `limit` of the oldest documents, delivered
+    /// ones only unless `includingUndelivered` (local-only mode, where nothing is ever delivered).
+    public func deleteOldestDelivered(limit: Int, includingUndelivered: Bool = false) throws(SQLiteError) -> Int {
         do throws(SQLiteError) {
             return try write { () throws(SQLiteError) -> Int in
-                let delete = try statement("""
+                let delete = try statement(includingUndelivered ? """
+                    DELETE FROM documents WHERE sequence IN (SELECT sequence FROM documents ORDER BY sequence LIMIT ?1)
+                    """ : """
                     DELETE FROM documents WHERE sequence IN (
                         SELECT sequence FROM documents WHERE delivered_at IS NOT NULL ORDER BY sequence LIMIT ?1)
                     """)

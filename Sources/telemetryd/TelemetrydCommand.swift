@@ -54,6 +54,13 @@ struct TelemetrydCommand: ParsableCommand {
         }
         let result = ConfigurationLoader.load(flags: flags, environment: Self.environment(), file: file)
         problems.append(contentsOf: result.problems)
+        if result.isValid {
+            do {
+                _ = try Self.delivery(from: result.configuration)
+            } catch {
+                problems.append(ConfigurationProblem(severity: .error, key: nil, source: .environment, message: "\(error)"))
+            }
+        }
         let valid = problems.allSatisfy { $0.severity != .error }
 
         if checkConfig {
