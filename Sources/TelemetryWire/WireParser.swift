@@ -198,9 +198,10 @@ struct ScannedLine {
     /// Indexed by `WireField.rawValue`; an entry is initialized only if its bit is in `present`.
     let slots: UnsafeMutablePointer<JSONToken>
     var present: UInt32 = 0
-    /// Byte offset of each known member's name (for "first unknown member" ordering).
-    var keyOffsets: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    /// Byte offset of each known member's name (for "first unknown member" ordering). A fixed-size tuple
+    /// (no allocation per line) with one slot per `WireField`; `init` checks the two agree.
+    var keyOffsets: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     /// The name (raw, quotes excluded) of the first duplicated member, if any.
     var duplicate: (start: Int, end: Int)?
     /// The first member name this protocol version does not know.
@@ -211,6 +212,8 @@ struct ScannedLine {
     var nonFiniteMember: (start: Int, end: Int)?
 
     init(base: UnsafePointer<UInt8>, count: Int, slots: UnsafeMutablePointer<JSONToken>) {
+        precondition(MemoryLayout.size(ofValue: keyOffsets) >= WireField.count * MemoryLayout<Int>.stride,
+                     "keyOffsets needs one slot per WireField")
         self.scanner = JSONScanner(base: base, count: count)
         self.slots = slots
     }
