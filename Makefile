@@ -59,6 +59,7 @@ demo: deps build
 bench: deps build
 	TELEMETRY_BIN=$(RELEASE_BIN) bash bench/run.sh
 	TELEMETRY_BIN=$(RELEASE_BIN) bash tests/bash/bench.sh
+	TELEMETRY_BIN=$(RELEASE_BIN) bash bench/delivery.sh
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(SYSCONFDIR)/telemetryd
