@@ -26,7 +26,6 @@ public struct DeliveryBatch: Sendable, Equatable {
 public struct DeliveryBacklog: Sendable, Equatable {
     /// Documents neither delivered nor dead-lettered.
     public var pendingDocuments: Int
-    public var pendingBytes: Int
     /// When the oldest of them was stored (µs), nil when none wait.
     public var oldestCompletedAt: Int64?
     /// Whether a batch was formed and not yet delivered (it is resent first, with its id).
@@ -46,17 +45,24 @@ extension TelemetryStore {
     public func deliveryBacklog() throws(SQLiteError) -> DeliveryBacklog {
         do throws(SQLiteError) {
             return try read { () throws(SQLiteError) -> DeliveryBacklog in
+                // Both queries run on the partial index `documents_pending` (plus one row for the oldest):
+                // the forwarder asks before every batch, so this must not read the documents' bodies.
                 let pending = try statement("""
-                    SELECT count(*), coalesce(sum(length(body)), 0), min(completed_at)
-                    FROM documents WHERE delivered_at IS NULL AND dead_lettered_at IS NULL
+                    SELECT count(*) FROM documents WHERE delivered_at IS NULL AND dead_lettered_at IS NULL
                     """)
                 defer { pending.reset() }
                 _ = try pending.step()
+                let oldest = try statement("""
+                    SELECT completed_at FROM documents WHERE delivered_at IS NULL AND dead_lettered_at IS NULL
+                    ORDER BY sequence LIMIT 1
+                    """)
+                defer { oldest.reset() }
+                let hasOldest = try oldest.step()
                 let open = try statement("SELECT 1 FROM batches WHERE dead_at IS NULL LIMIT 1")
                 defer { open.reset() }
                 let hasOpen = try open.step()
-                return DeliveryBacklog(pendingDocuments: Int(pending.int64(0)), pendingBytes: Int(pending.int64(1)),
-                                       oldestCompletedAt: pending.isNull(2) ? nil : pending.int64(2),
+                return DeliveryBacklog(pendingDocuments: Int(pending.int64(0)),
+                                       oldestCompletedAt: hasOldest ? oldest.int64(0) : nil,
                                        hasOpenBatch: hasOpen)
             }
         } catch {
