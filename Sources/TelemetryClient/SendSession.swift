@@ -63,6 +63,7 @@ public struct SendSession {
     private var replyBuffer: [UInt8] = []
     /// Whether the input just read held a control line (then nothing is delayed).
     private var sawControl = false
+    private var inputReads = 0
     /// When the daemon last took bytes (or when bytes started waiting).
     private var lastProgress: Int64 = 0
 
@@ -123,7 +124,9 @@ public struct SendSession {
                         }
                         // A trickle of events (a script's coprocess): let a few accumulate before the next read,
                         // so the producer's writes rarely wake us. Control lines are answered without delay.
-                        if count < 4_096 && !sawControl { usleep(1_000) }
+                        // Not after the first read: a one-shot `echo … | telemetry send` must not pay for it.
+                        inputReads += 1
+                        if count < 4_096 && !sawControl && inputReads > 1 { usleep(1_000) }
                     }
                 } else if entry.fd == socket {
                     if entry.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { receiveReplies() }
