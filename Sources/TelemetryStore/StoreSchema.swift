@@ -88,7 +88,7 @@ enum StoreTuning {
     static let journalSizeLimitBytes = 64 * 1024 * 1024
     /// Page cache per connection, in KiB (negative pragma value): a whole 4 MiB chunk plus the documents of a commit
     /// must fit without spilling dirty pages to the WAL mid-transaction.
-    static let cacheSizeKiB = 16 * 1024
+    static let cacheSizeKiB = 8 * 1024
     /// Page cache of read-only connections (control requests, the CLI): small, they read little.
     static let readerCacheSizeKiB = 2 * 1024
 }
