@@ -91,6 +91,7 @@ public final class Daemon: @unchecked Sendable {
             throw DaemonStartError(description: "cannot open the store in \(settings.stateDirectory): \(error)")
         }
 
+        store.enqueuesForDelivery = settings.delivery != nil
         let host = settings.hostname.isEmpty ? Self.hostname() : settings.hostname
         let writer = try IngestWriter(
             store: store,

@@ -4,10 +4,8 @@
 /// - `journal`: accepted input lines, one row per commit (a chunk of ~1–4 MiB). Rows are deleted as soon as every
 ///   execution they hold is closed, so the table stays small; its pages are recycled through the freelist.
 /// - `documents`: one row per closed execution. `sequence` is `AUTOINCREMENT`, so it is strictly increasing and
-///   never reused, even after retention deleted the newest rows. That is what a forwarder needs: it can drain in
-///   sequence order and keep a "delivered through" watermark in `meta` (no migration at all), or, if deliveries must
-///   be acknowledged out of order, version 2 adds `delivered_at INTEGER` (`ALTER TABLE … ADD COLUMN` is O(1)) with a
-///   partial index `ON documents(sequence) WHERE delivered_at IS NULL`, and retention learns to skip undelivered rows.
+///   never reused, even after retention deleted the newest rows: the forwarder drains in sequence order.
+/// - `delivery_queue` and `batches` (version 2): what waits for delivery, in which batch, and what was refused.
 /// - `meta`: small key/value facts (`created_at`, the `heartbeat` of health checks, later a delivery watermark).
 enum StoreSchema {
     /// The version this code writes. Databases with a higher `user_version` are refused.
@@ -45,16 +43,21 @@ enum StoreSchema {
             "CREATE INDEX documents_by_completion ON documents(completed_at)",
             "CREATE TABLE meta(key TEXT PRIMARY KEY, value)",
         ],
-        // 1 → 2: delivery. A document is pending until `delivered_at` is set; while it is being sent it belongs
-        // to a batch (`batch_id`), whose id is the request's Idempotency-Key, kept across retries and restarts.
-        // A batch the endpoint refused for good is dead-lettered: its documents wait for replay or purge.
+        // 1 → 2: delivery. A document waits for delivery while it has a row in `delivery_queue` (rows are added
+        // when the daemon forwards; a local-only store has none). Bookkeeping lives in that small table, never
+        // in `documents`, so sending a batch never rewrites the documents' large rows. While being sent a
+        // document belongs to a batch (`batch_id`), whose id is the request's Idempotency-Key, kept across
+        // retries and restarts. A batch the endpoint refused for good is dead-lettered: its rows stay, marked,
+        // until replay or purge.
         [
-            "ALTER TABLE documents ADD COLUMN batch_id TEXT",
-            "ALTER TABLE documents ADD COLUMN delivered_at INTEGER",
-            "ALTER TABLE documents ADD COLUMN dead_lettered_at INTEGER",
-            // Covers `count(*)` of the pending documents (asked before every batch) without reading any row.
-            "CREATE INDEX documents_pending ON documents(delivered_at, dead_lettered_at, sequence)",
-            "CREATE INDEX documents_by_batch ON documents(batch_id) WHERE batch_id IS NOT NULL",
+            """
+            CREATE TABLE delivery_queue(
+                sequence INTEGER PRIMARY KEY,
+                batch_id TEXT,
+                dead_lettered_at INTEGER
+            )
+            """,
+            "CREATE INDEX delivery_queue_by_batch ON delivery_queue(batch_id) WHERE batch_id IS NOT NULL",
             """
             CREATE TABLE batches(
                 id TEXT PRIMARY KEY,

@@ -45,16 +45,13 @@ extension TelemetryStore {
     public func deliveryBacklog() throws(SQLiteError) -> DeliveryBacklog {
         do throws(SQLiteError) {
             return try read { () throws(SQLiteError) -> DeliveryBacklog in
-                // Both queries run on the partial index `documents_pending` (plus one row for the oldest):
-                // the forwarder asks before every batch, so this must not read the documents' bodies.
-                let pending = try statement("""
-                    SELECT count(*) FROM documents WHERE delivered_at IS NULL AND dead_lettered_at IS NULL
-                    """)
+                // The forwarder asks before every batch: count the small queue rows, read one document row.
+                let pending = try statement("SELECT count(*) FROM delivery_queue WHERE dead_lettered_at IS NULL")
                 defer { pending.reset() }
                 _ = try pending.step()
                 let oldest = try statement("""
-                    SELECT completed_at FROM documents WHERE delivered_at IS NULL AND dead_lettered_at IS NULL
-                    ORDER BY sequence LIMIT 1
+                    SELECT d.completed_at FROM delivery_queue q JOIN documents d ON d.sequence = q.sequence
+                    WHERE q.dead_lettered_at IS NULL ORDER BY q.sequence LIMIT 1
                     """)
                 defer { oldest.reset() }
                 let hasOldest = try oldest.step()
@@ -94,9 +91,9 @@ extension TelemetryStore {
         do throws(SQLiteError) {
             return try write { () throws(SQLiteError) -> DeliveryBatch? in
                 let candidates = try statement("""
-                    SELECT sequence, length(body) FROM documents
-                    WHERE delivered_at IS NULL AND dead_lettered_at IS NULL AND batch_id IS NULL
-                    ORDER BY sequence LIMIT ?1
+                    SELECT q.sequence, length(d.body) FROM delivery_queue q JOIN documents d ON d.sequence = q.sequence
+                    WHERE q.batch_id IS NULL AND q.dead_lettered_at IS NULL
+                    ORDER BY q.sequence LIMIT ?1
                     """)
                 defer { candidates.reset(); candidates.clearBindings() }
                 try candidates.bind(1, Int64(maxDocuments))
@@ -115,7 +112,7 @@ extension TelemetryStore {
                 try insert.bind(1, id)
                 try insert.bind(2, now)
                 _ = try insert.step()
-                let assign = try statement("UPDATE documents SET batch_id = ?1 WHERE sequence = ?2")
+                let assign = try statement("UPDATE delivery_queue SET batch_id = ?1 WHERE sequence = ?2")
                 defer { assign.clearBindings() }
                 for sequence in chosen {
                     defer { assign.reset() }
@@ -134,10 +131,9 @@ extension TelemetryStore {
     public func markDelivered(batchID: String, at time: Int64) throws(SQLiteError) {
         do throws(SQLiteError) {
             try write { () throws(SQLiteError) in
-                let documents = try statement("UPDATE documents SET delivered_at = ?2 WHERE batch_id = ?1")
+                let documents = try statement("DELETE FROM delivery_queue WHERE batch_id = ?1")
                 defer { documents.reset(); documents.clearBindings() }
                 try documents.bind(1, batchID)
-                try documents.bind(2, time)
                 _ = try documents.step()
                 let batch = try statement("DELETE FROM batches WHERE id = ?1")
                 defer { batch.reset(); batch.clearBindings() }
@@ -171,7 +167,7 @@ extension TelemetryStore {
     public func deadLetter(batchID: String, status: Int, response: String, at time: Int64) throws(SQLiteError) {
         do throws(SQLiteError) {
             try write { () throws(SQLiteError) in
-                let documents = try statement("UPDATE documents SET dead_lettered_at = ?2 WHERE batch_id = ?1")
+                let documents = try statement("UPDATE delivery_queue SET dead_lettered_at = ?2 WHERE batch_id = ?1")
                 defer { documents.reset(); documents.clearBindings() }
                 try documents.bind(1, batchID)
                 try documents.bind(2, time)
@@ -197,7 +193,7 @@ extension TelemetryStore {
             return try read { () throws(SQLiteError) -> [DeadLetter] in
                 let query = try statement("""
                     SELECT b.id, b.dead_status, coalesce(b.dead_response, ''), b.dead_at,
-                           (SELECT count(*) FROM documents d WHERE d.batch_id = b.id)
+                           (SELECT count(*) FROM delivery_queue q WHERE q.batch_id = b.id)
                     FROM batches b WHERE b.dead_at IS NOT NULL ORDER BY b.dead_at, b.id
                     """)
                 defer { query.reset() }
@@ -229,12 +225,21 @@ extension TelemetryStore {
         do throws(SQLiteError) {
             return try write { () throws(SQLiteError) -> Int in
                 let filter = batchID == nil ? "IN (SELECT id FROM batches WHERE dead_at IS NOT NULL)" : "= ?1"
-                let documents = try statement(purge
-                    ? "DELETE FROM documents WHERE dead_lettered_at IS NOT NULL AND batch_id \(filter)"
-                    : "UPDATE documents SET dead_lettered_at = NULL, batch_id = NULL WHERE dead_lettered_at IS NOT NULL AND batch_id \(filter)")
-                defer { documents.reset(); documents.clearBindings() }
-                if let batchID { try documents.bind(1, batchID) }
-                _ = try documents.step()
+                if purge {
+                    let documents = try statement("""
+                        DELETE FROM documents WHERE sequence IN (
+                            SELECT sequence FROM delivery_queue WHERE dead_lettered_at IS NOT NULL AND batch_id \(filter))
+                        """)
+                    defer { documents.reset(); documents.clearBindings() }
+                    if let batchID { try documents.bind(1, batchID) }
+                    _ = try documents.step()
+                }
+                let queue = try statement(purge
+                    ? "DELETE FROM delivery_queue WHERE dead_lettered_at IS NOT NULL AND batch_id \(filter)"
+                    : "UPDATE delivery_queue SET dead_lettered_at = NULL, batch_id = NULL WHERE dead_lettered_at IS NOT NULL AND batch_id \(filter)")
+                defer { queue.reset(); queue.clearBindings() }
+                if let batchID { try queue.bind(1, batchID) }
+                _ = try queue.step()
                 let count = database.changes
                 let batches = try statement(batchID == nil
                     ? "DELETE FROM batches WHERE dead_at IS NOT NULL"
@@ -254,7 +259,9 @@ extension TelemetryStore {
     public func deleteDeliveredDocuments(completedBefore cutoff: Int64) throws(SQLiteError) -> Int {
         do throws(SQLiteError) {
             return try write { () throws(SQLiteError) -> Int in
-                let delete = try statement("DELETE FROM documents WHERE delivered_at IS NOT NULL AND completed_at < ?1")
+                let delete = try statement("""
+                    DELETE FROM documents WHERE completed_at < ?1 AND sequence NOT IN (SELECT sequence FROM delivery_queue)
+                    """)
                 defer { delete.reset(); delete.clearBindings() }
                 try delete.bind(1, cutoff)
                 _ = try delete.step()
@@ -274,12 +281,19 @@ extension TelemetryStore {
                     DELETE FROM documents WHERE sequence IN (SELECT sequence FROM documents ORDER BY sequence LIMIT ?1)
                     """ : """
                     DELETE FROM documents WHERE sequence IN (
-                        SELECT sequence FROM documents WHERE delivered_at IS NOT NULL ORDER BY sequence LIMIT ?1)
+                        SELECT sequence FROM documents WHERE sequence NOT IN (SELECT sequence FROM delivery_queue)
+                        ORDER BY sequence LIMIT ?1)
                     """)
                 defer { delete.reset(); delete.clearBindings() }
                 try delete.bind(1, Int64(limit))
                 _ = try delete.step()
-                return database.changes
+                let deleted = database.changes
+                if includingUndelivered {
+                    let orphans = try statement("DELETE FROM delivery_queue WHERE sequence NOT IN (SELECT sequence FROM documents)")
+                    defer { orphans.reset() }
+                    _ = try orphans.step()
+                }
+                return deleted
             }
         } catch {
             throw error.during("freeing room in")
@@ -287,7 +301,10 @@ extension TelemetryStore {
     }
 
     private func documents(inBatch id: String) throws(SQLiteError) -> [(sequence: Int64, executionID: String, body: [UInt8])] {
-        let query = try statement("SELECT sequence, execution_id, body FROM documents WHERE batch_id = ?1 ORDER BY sequence")
+        let query = try statement("""
+            SELECT d.sequence, d.execution_id, d.body FROM delivery_queue q JOIN documents d ON d.sequence = q.sequence
+            WHERE q.batch_id = ?1 ORDER BY q.sequence
+            """)
         defer { query.reset(); query.clearBindings() }
         try query.bind(1, id)
         var documents: [(sequence: Int64, executionID: String, body: [UInt8])] = []

@@ -21,6 +21,9 @@ public final class TelemetryStore {
     public let isReadOnly: Bool
     /// The connection. Package-visible for tests and diagnostics; use it only from the thread that uses the store.
     package let database: SQLiteDatabase
+    /// Whether committed documents are queued for delivery (the daemon forwards to an endpoint). Documents
+    /// stored while it is off stay local only.
+    public var enqueuesForDelivery = false
 
     private var statements: [String: SQLiteStatement] = [:]
 
@@ -86,6 +89,8 @@ public final class TelemetryStore {
                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(execution_id) DO NOTHING
                         """)
                     defer { insert.clearBindings() }
+                    let enqueue = enqueuesForDelivery
+                        ? try statement("INSERT INTO delivery_queue(sequence) VALUES (?1)") : nil
                     for document in batch.documents {
                         defer { insert.reset() }
                         try insert.bind(1, document.executionID)
@@ -95,6 +100,11 @@ public final class TelemetryStore {
                         try insert.bind(5, document.completedAt)
                         try insert.bind(6, document.body)
                         _ = try insert.step()
+                        if let enqueue, database.changes > 0 {
+                            defer { enqueue.reset() }
+                            try enqueue.bind(1, database.lastInsertRowID)
+                            _ = try enqueue.step()
+                        }
                     }
                 }
                 if let below = batch.pruneJournalBelow {
@@ -117,7 +127,11 @@ public final class TelemetryStore {
                 defer { delete.reset() }
                 try delete.bind(1, cutoff)
                 _ = try delete.step()
-                return database.changes
+                let deleted = database.changes
+                let orphans = try statement("DELETE FROM delivery_queue WHERE sequence NOT IN (SELECT sequence FROM documents)")
+                defer { orphans.reset() }
+                _ = try orphans.step()
+                return deleted
             }
         } catch {
             throw error.during("deleting documents completed before \(cutoff) from")

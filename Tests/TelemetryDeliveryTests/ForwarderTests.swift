@@ -70,6 +70,7 @@ final class StoreFixture {
         var template = Array("/tmp/telemetry-forwarder-XXXXXX".utf8CString)
         directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
         store = try TelemetryStore(directory: directory, synchronous: .normal)
+        store.enqueuesForDelivery = true
         try add(count, from: 1)
     }
 

@@ -10,6 +10,7 @@ private func withStore(_ body: (TelemetryStore, String) throws -> Void) throws {
     let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     defer { _ = system("rm -rf '\(directory)'") }
     let store = try TelemetryStore(directory: directory, synchronous: .normal)
+    store.enqueuesForDelivery = true
     try body(store, directory)
 }
 
