@@ -31,7 +31,9 @@ public final class TelemetryStore {
     /// synchronous, creates or migrates the schema (`PRAGMA user_version`; a newer version is refused).
     ///
     /// With `readOnly`, nothing is created, migrated or written: the database must exist with the current schema.
-    public init(directory: String, synchronous: StoreSyncMode = .full, readOnly: Bool = false) throws(SQLiteError) {
+    /// `cacheSizeKiB` overrides the page cache of a writing connection (the forwarder's reads and writes little).
+    public init(directory: String, synchronous: StoreSyncMode = .full, readOnly: Bool = false,
+                cacheSizeKiB: Int? = nil) throws(SQLiteError) {
         var directory = directory
         while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
         let path = directory == "/" ? "/" + Self.fileName : directory + "/" + Self.fileName
@@ -49,7 +51,8 @@ public final class TelemetryStore {
         database = try SQLiteDatabase(path: path, readOnly: readOnly)
         // Reading the header is the first real I/O: a file that is not a database fails here with SQLITE_NOTADB.
         let found = try checkVersion(readOnly: readOnly)
-        try configure(synchronous: synchronous, readOnly: readOnly, fresh: found == 0)
+        try configure(synchronous: synchronous, readOnly: readOnly, fresh: found == 0,
+                      cacheSizeKiB: cacheSizeKiB ?? StoreTuning.cacheSizeKiB)
         if !readOnly && found < StoreSchema.version {
             try migrate()
         }
@@ -323,7 +326,7 @@ public final class TelemetryStore {
         return version
     }
 
-    private func configure(synchronous: StoreSyncMode, readOnly: Bool, fresh: Bool) throws(SQLiteError) {
+    private func configure(synchronous: StoreSyncMode, readOnly: Bool, fresh: Bool, cacheSizeKiB: Int) throws(SQLiteError) {
         do throws(SQLiteError) {
             try database.execute("PRAGMA temp_store = MEMORY")
             guard !readOnly else {
@@ -346,7 +349,7 @@ public final class TelemetryStore {
             // The cache as a page count, set after the page size is final: a KiB value given while a fresh
             // database still has 4 KiB pages is kept as that many 4 KiB pages and grows 16-fold at 64 KiB.
             try database.execute("""
-                PRAGMA cache_size = \(max(16, StoreTuning.cacheSizeKiB * 1024 / pageSize));
+                PRAGMA cache_size = \(max(16, cacheSizeKiB * 1024 / pageSize));
                 PRAGMA synchronous = \(synchronous == .full ? "FULL" : "NORMAL");
                 PRAGMA wal_autocheckpoint = \(max(1, StoreTuning.walAutocheckpointBytes / pageSize));
                 PRAGMA journal_size_limit = \(StoreTuning.journalSizeLimitBytes);
