@@ -61,7 +61,7 @@ public struct SendSession {
     private var sent = 0
     private var replies: [ReplyTarget] = []
     private var replyBuffer: [UInt8] = []
-    /// Whether the input just read held a control line (then nothing is delayed).
+    /// Whether the input just read held a control line or an execution's end (then nothing is delayed).
     private var sawControl = false
     private var inputReads = 0
     /// When the daemon last took bytes (or when bytes started waiting).
@@ -163,7 +163,11 @@ public struct SendSession {
                 complain("line \(lineNumber): \(error.reason.rawValue): \(error.detail) in: \(excerpt(bytes))")
                 return
             }
-            if case .control = message { sawControl = true }
+            switch message {
+            case .control: sawControl = true
+            // An execution's end is followed by the exit path's wait for durability: no pause before it.
+            case .record(let record): if case .end = record.body { sawControl = true }
+            }
             if options.disabled {
                 if case .control(let request) = message { answerDisabled(request) }
                 return
