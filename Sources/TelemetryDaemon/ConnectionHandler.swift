@@ -129,7 +129,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
             } catch {
                 reject(error, excerpt: bytes)
-                if Self.mentionsControl(bytes) {
+                if error.isControlRequest {
                     // A client waiting for an answer must not wait out its timeout: say what was wrong.
                     handOff(context: context)
                     replyRefused(error, line: lineNumber, context: context)
@@ -166,15 +166,6 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
             }
         }
-    }
-
-    static func mentionsControl(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let needle = Array(#""control""#.utf8)
-        guard bytes.count >= needle.count else { return false }
-        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] {
-            if (1..<needle.count).allSatisfy({ bytes[start + $0] == needle[$0] }) { return true }
-        }
-        return false
     }
 
     private func replyRefused(_ error: WireError, line: Int, context: ChannelHandlerContext) {

@@ -370,7 +370,22 @@ struct ScannedLine {
             throw WireError(.unknownKind,
                 "field \"kind\" must be one of \(WireParser.kinds.joined(separator: ", ")) (got \(rawExcerpt(kindToken)))")
         }
-        // unknown members: the earliest of an unknown name and a known name not allowed for this kind
+        if kind == .control {
+            do throws(WireError) {
+                try checkMembers(of: kind)
+                return .control(try controlRequest())
+            } catch {
+                var refused = error
+                refused.isControlRequest = true
+                throw refused
+            }
+        }
+        try checkMembers(of: kind)
+        return .record(try record(kind))
+    }
+
+    /// Unknown members: the earliest of an unknown name and a known name not allowed for this kind.
+    func checkMembers(of kind: WireKind) throws(WireError) {
         let disallowed = present & ~kind.allowedMask
         if disallowed != 0 || firstUnknown != nil {
             var offset = firstUnknown?.start ?? Int.max
@@ -382,8 +397,6 @@ struct ScannedLine {
             throw WireError(.unknownField,
                 "field \"\(name)\" is not allowed in \(kind.lineDescription) (allowed: \(kind.fields.map(\.name).joined(separator: ", ")))")
         }
-        if kind == .control { return .control(try controlRequest()) }
-        return .record(try record(kind))
     }
 
     func record(_ kind: WireKind) throws(WireError) -> WireRecord {

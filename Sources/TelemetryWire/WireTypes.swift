@@ -169,6 +169,9 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
     public var reason: RejectReason
     /// For example `field "level" must be one of success, error, warning, info, debug (got "fatal")`.
     public var detail: String
+    /// The line was a control request (its `kind` was "control"): its sender waits for a reply, so the
+    /// daemon answers the refusal instead of only counting it.
+    public var isControlRequest = false
 
     public init(_ reason: RejectReason, _ detail: String) {
         self.reason = reason

@@ -16,3 +16,32 @@ struct BatchIDTests {
         }
     }
 }
+
+@Suite("Refused control requests")
+struct RefusedControlTests {
+    @Test("a refused control line is marked as one (its sender waits for a reply); a refused data line is not")
+    func marked() {
+        let control = [
+            #"{"v":1,"kind":"control","request":"reboot"}"#,
+            #"{"v":1,"kind":"control","request":"show"}"#,
+            #"{"v":1,"kind":"control","request":"status","bogus":1}"#,
+        ]
+        for line in control {
+            do {
+                _ = try WireParser.parse(line)
+                Issue.record("accepted \(line)")
+            } catch {
+                #expect(error.isControlRequest, "\(line)")
+            }
+        }
+        let data = [#"{"v":1,"kind":"tag","message":"control"}"#, #"{"v":1,"kind":"bogus","x":"control"}"#]
+        for line in data {
+            do {
+                _ = try WireParser.parse(line)
+                Issue.record("accepted \(line)")
+            } catch {
+                #expect(!error.isControlRequest, "\(line)")
+            }
+        }
+    }
+}
