@@ -118,8 +118,9 @@ final class SpoolIngester: @unchecked Sendable {
                          metadata: ["path": "\(path)"])
             return
         }
-        let lines = countLines(descriptor)
         if !enabled || !(access?.permits(uid: info.st_uid) ?? true) {
+            // Counted, not parsed: only how many lines are given up.
+            let lines = countLines(descriptor)
             let reason: RejectReason = enabled ? .notPermitted : .disabled
             counters.reject(reason, count: lines)
             if enabled {
@@ -131,7 +132,6 @@ final class SpoolIngester: @unchecked Sendable {
             report.discarded += lines
             return
         }
-        _ = lseek(descriptor, 0, SEEK_SET)
 
         let sender = SenderIdentity(uid: info.st_uid, pid: -1)
         var framer = LineFramer(maxLineBytes: maxLineBytes)
