@@ -332,29 +332,19 @@ public struct SendSession {
         case .flush, .sync:
             writeAll(output, localFlushReply(request: request.command.rawValue))
         default:
-            var json = JSONWriter()
-            json.beginObject()
-            json.key("v"); json.integer(Int64(wireProtocolVersion))
-            json.key("ok"); json.bool(false)
-            json.key("request"); json.string(request.command.rawValue)
-            json.key("error"); json.string("telemetryd is unreachable at \(options.socketPath); lines are spooled locally")
-            json.endObject()
-            writeAll(output, json.bytes + [UInt8(ascii: "\n")])
+            reply(ControlReply.encode(request: request.command.rawValue, ok: false,
+                                      error: "telemetryd is unreachable at \(options.socketPath); lines are spooled locally"))
         }
     }
 
     private func answerDisabled(_ request: ControlRequest) {
-        var json = JSONWriter()
-        json.beginObject()
-        json.key("v"); json.integer(Int64(wireProtocolVersion))
-        json.key("ok"); json.bool(request.command == .flush || request.command == .sync)
-        json.key("request"); json.string(request.command.rawValue)
-        json.key("disabled"); json.bool(true)
-        if request.command != .flush && request.command != .sync {
-            json.key("error"); json.string("telemetry is switched off here (TELEMETRY_ENABLED or DO_NOT_TRACK); nothing was sent")
-        }
-        json.endObject()
-        writeAll(output, json.bytes + [UInt8(ascii: "\n")])
+        let durability = request.command == .flush || request.command == .sync
+        reply(ControlReply.encode(
+            request: request.command.rawValue, ok: durability,
+            error: durability ? nil : "telemetry is switched off here (TELEMETRY_ENABLED or DO_NOT_TRACK); nothing was sent"
+        ) { json in
+            json.key("disabled"); json.bool(true)
+        })
     }
 
     /// Makes the spool durable and says so in the daemon's reply format.
@@ -365,19 +355,17 @@ public struct SendSession {
         } else if spoolFailed {
             error = "telemetryd is unreachable and the spool directory \(options.spoolDirectory) is not writable"
         }
-        var json = JSONWriter()
-        json.beginObject()
-        json.key("v"); json.integer(Int64(wireProtocolVersion))
-        json.key("ok"); json.bool(error == nil)
-        json.key("request"); json.string(request)
-        if let error {
-            json.key("error"); json.string(error)
-        } else {
-            json.key("durable"); json.bool(true)
-            json.key("spooled"); json.bool(true)
-        }
-        json.endObject()
-        return json.bytes + [UInt8(ascii: "\n")]
+        let durable = error == nil
+        return ControlReply.encode(request: request, ok: durable, error: error) { json in
+            if durable {
+                json.key("durable"); json.bool(true)
+                json.key("spooled"); json.bool(true)
+            }
+        } + [UInt8(ascii: "\n")]
+    }
+
+    private func reply(_ bytes: [UInt8]) {
+        writeAll(output, bytes + [UInt8(ascii: "\n")])
     }
 
     private mutating func finishSpool() {

@@ -169,13 +169,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func replyRefused(_ error: WireError, line: Int, context: ChannelHandlerContext) {
-        var json = JSONWriter()
-        json.beginObject()
-        json.key("v"); json.integer(Int64(wireProtocolVersion))
-        json.key("ok"); json.bool(false)
-        json.key("error"); json.string("line \(line) refused: \(error.reason.rawValue): \(error.detail)")
-        json.endObject()
-        let bytes = json.bytes
+        let bytes = ControlReply.encode(request: nil, ok: false,
+                                        error: "line \(line) refused: \(error.reason.rawValue): \(error.detail)")
         enqueueReply(context.eventLoop.makeSucceededFuture(bytes), context: context)
     }
 

@@ -280,20 +280,11 @@ final class ControlResponder: @unchecked Sendable {
     }
 
     static func envelope(_ request: ControlRequest, ok: Bool, _ body: (inout JSONWriter) -> Void) -> [UInt8] {
-        var json = JSONWriter()
-        json.beginObject()
-        json.key("v"); json.integer(Int64(wireProtocolVersion))
-        json.key("ok"); json.bool(ok)
-        json.key("request"); json.string(request.command.rawValue)
-        body(&json)
-        json.endObject()
-        return json.bytes
+        ControlReply.encode(request: request.command.rawValue, ok: ok, body)
     }
 
     static func failure(_ request: ControlRequest, _ message: String) -> [UInt8] {
-        envelope(request, ok: false) { json in
-            json.key("error"); json.string(message)
-        }
+        ControlReply.encode(request: request.command.rawValue, ok: false, error: message)
     }
 }
 
