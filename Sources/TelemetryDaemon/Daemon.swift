@@ -170,6 +170,9 @@ public final class Daemon: @unchecked Sendable {
                       metadata: ["socket": "\(settings.socketPath)", "state_dir": "\(settings.stateDirectory)",
                                  "store": "\(store.path)", "open_executions": "\(recovery.reopened)",
                                  "forwarding": "\(settings.delivery.map { "to \(EndpointURL.host(of: $0.endpoint) ?? "")" } ?? "off (local store only)")"])
+        if !settings.enabled {
+            logger.warning("TELEMETRY_ENABLED=false: collection is switched off on this host; lines are read, counted as disabled and discarded")
+        }
         notifier.ready(status: statusLine())
         let statusTask = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
             self?.publishStatus()
