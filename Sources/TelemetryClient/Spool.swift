@@ -56,11 +56,6 @@ public final class SpoolWriter {
         if buffer.count >= 65_536 { try? writeBuffer() }
     }
 
-    /// Writes what is buffered without waiting for the disk.
-    public func push() throws(ConnectionError) {
-        try writeBuffer()
-    }
-
     /// Writes what is buffered and fsyncs: after this returns the lines survive a crash or power loss.
     public func sync() throws(ConnectionError) {
         try writeBuffer()
