@@ -239,9 +239,9 @@ public final class Forwarder: @unchecked Sendable {
                 working.failedAttempts["http_\(status)", default: 0] += 1
                 publish()
                 return .refused
-            case .retry(let reason, let after):
+            case .retry(let kind, let reason, let after):
                 try? store.recordAttempt(batchID: batch.id, at: stamp.microseconds, error: reason)
-                working.failedAttempts[Self.failureKind(reason), default: 0] += 1
+                working.failedAttempts[kind, default: 0] += 1
                 working.lastError = reason
                 if attempt < settings.retryAttempts {
                     if working.state != .outage { working.state = .retrying }
@@ -319,7 +319,7 @@ public final class Forwarder: @unchecked Sendable {
         do {
             request = try makeRequest(json, url: url, idempotencyKey: key, timeout: timeout)
         } catch {
-            return .retry(reason: "cannot compress the batch: \(error)", notBefore: nil)
+            return .retry(kind: "compression", reason: "cannot compress the batch: \(error)", notBefore: nil)
         }
         return RetryPolicy.classify(transport.post(request), now: now())
     }
@@ -382,13 +382,6 @@ public final class Forwarder: @unchecked Sendable {
 
     private var endpointHost: String { EndpointURL.host(of: settings.endpoint) ?? "" }
 
-    /// A short label for the kind of failure in a retry reason, for the per-kind counters.
-    static func failureKind(_ reason: String) -> String {
-        if reason.hasPrefix("HTTP ") {
-            return "http_" + reason.dropFirst(5).prefix { $0.isNumber }
-        }
-        return String(reason.prefix { $0 != ":" })
-    }
 }
 
 /// Parts of the endpoint URL that are safe to show (never its query, which may carry a token).

@@ -6,7 +6,8 @@ public enum AttemptOutcome: Sendable, Equatable {
     case delivered(status: Int)
     /// 408, 429, 5xx, timeouts and connection failures: send the same batch again later, never sooner than
     /// `notBefore` seconds when the server said so (Retry-After).
-    case retry(reason: String, notBefore: Double?)
+    /// `kind` labels the failure for counters: `http_503`, `timeout`, `connect`, `tls_verification`, …
+    case retry(kind: String, reason: String, notBefore: Double?)
     /// Any other 4xx: the endpoint will never take this batch as it is; dead-letter it.
     case refused(status: Int, excerpt: String)
 }
@@ -16,14 +17,15 @@ public enum RetryPolicy {
     public static func classify(_ result: Result<HTTPResponse, HTTPFailure>, now: Timestamp) -> AttemptOutcome {
         switch result {
         case .failure(let failure):
-            return .retry(reason: failure.description, notBefore: nil)
+            return .retry(kind: failure.kind.rawValue, reason: failure.description, notBefore: nil)
         case .success(let response):
             switch response.status {
             case 200..<300:
                 return .delivered(status: response.status)
             case 408, 429, 500..<600:
                 let after = response.headers["retry-after"].flatMap { retryAfterSeconds($0, now: now) }
-                return .retry(reason: "HTTP \(response.status)\(excerptSuffix(response.body))", notBefore: after)
+                return .retry(kind: "http_\(response.status)", reason: "HTTP \(response.status)\(excerptSuffix(response.body))",
+                              notBefore: after)
             default:
                 return .refused(status: response.status, excerpt: excerpt(response.body))
             }

@@ -261,7 +261,7 @@ struct RetryPolicyTests {
         #expect(RetryPolicy.retryAfterSeconds("Sun, 06 Nov 1994 08:50:07 GMT", now: now) == 30)
         #expect(RetryPolicy.retryAfterSeconds("Sun, 06 Nov 1994 08:40:00 GMT", now: now) == 0, "a past date means now")
         #expect(RetryPolicy.retryAfterSeconds("soon", now: now) == nil)
-        guard case .retry(_, let after) = RetryPolicy.classify(ScriptedTransport.status(503, headers: ["retry-after": "7"]), now: now) else {
+        guard case .retry("http_503", _, let after) = RetryPolicy.classify(ScriptedTransport.status(503, headers: ["retry-after": "7"]), now: now) else {
             Issue.record("503 is retried")
             return
         }
