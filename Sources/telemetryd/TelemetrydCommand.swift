@@ -38,7 +38,14 @@ struct TelemetrydCommand: ParsableCommand {
     @Flag(name: .customLong("check-config"), help: "Check the configuration, print every problem with its key and line, and exit (non-zero when invalid).")
     var checkConfig = false
 
+    @Flag(name: .customLong("print-default-config"), help: "Print the documented configuration file with every key at its default (what config/telemetryd.conf holds) and exit.")
+    var printDefaultConfig = false
+
     func run() throws {
+        if printDefaultConfig {
+            print(DaemonConfiguration.documentedFileText(), terminator: "")
+            return
+        }
         var flags: [String: String] = [:]
         if let socket { flags["TELEMETRY_SOCKET"] = socket }
         if let stateDir { flags["TELEMETRY_STATE_DIR"] = stateDir }
