@@ -114,6 +114,7 @@ install-systemd:
 # real systemd booted with systemd-nspawn (root only; TELEMETRY_SKIP_NSPAWN=1 accepts a skip).
 test-systemd: build
 	bash tests/systemd/light.sh
+	TELEMETRY_BIN=$(RELEASE_BIN) bash tests/systemd/integration.sh
 
 clean:
 	rm -rf .build demo-state bench-state
