@@ -359,6 +359,10 @@ hard_bad=""
 [ -z "$hard_bad" ] && pass "daemon runs as telemetryd (+group telemetry), NoNewPrivs, seccomp filter (SystemCallFilter, MemoryDenyWriteExecute), no capabilities" \
     || fail "process $PID is not confined as the unit says:$hard_bad"
 [ "$(show telemetryd.service MemoryDenyWriteExecute)" = yes ] || fail "MemoryDenyWriteExecute is not on"
+# There is no /etc/telemetryd/api-key yet: the unit must start anyway, with SetCredential='s fallback.
+cred=$(cexec od -An -c /run/credentials/telemetryd.service/api-key 2>&1 | tr -s ' ' || true)
+[ "$cred" = " \n" ] && pass "without /etc/telemetryd/api-key the unit starts; the api-key credential is the empty fallback" \
+    || fail "api-key credential without a key file: '$cred' (expected the SetCredential fallback, a lone newline)"
 
 # ---- 3. journal: native entries with structured fields, MESSAGE_IDs, catalog -----------------------------
 phase "3. journal: structured fields, MESSAGE_ID, catalog text"
@@ -431,11 +435,21 @@ cexec systemd-run --quiet --unit=itest-receiver python3 /opt/telemetryd-itest/re
     || fail "cannot start the test receiver"
 wait_for 15 cexec python3 -c 'import socket; socket.create_connection(("127.0.0.1", 18080), 1)' \
     || { cexec journalctl --no-pager -u itest-receiver | tail -n 20 | indent; fail "the test receiver did not come up"; }
+# The API key: root-only on disk, handed over by systemd (LoadCredential=) when the service starts.
+KEY=itest-key-$RANDOM$RANDOM
+cexec sh -c "umask 077; echo $KEY >/etc/telemetryd/api-key"
+cexec systemctl restart telemetryd.service || fail "systemctl restart telemetryd"
+PID=$(main_pid); START_AT=$SECONDS
+[ "$(cexec cat /run/credentials/telemetryd.service/api-key 2>&1)" = "$KEY" ] \
+    && pass "LoadCredential= copied /etc/telemetryd/api-key (root 0600) to the daemon's credentials" \
+    || fail "the api-key credential does not hold the key from /etc/telemetryd/api-key"
 c=$(cursor)
-cexec sh -c 'echo TELEMETRY_ENDPOINT=http://127.0.0.1:18080/api/v1/metrics >>/etc/telemetryd/telemetryd.conf'
+cexec sh -c 'printf "%s\n" TELEMETRY_ENDPOINT=http://127.0.0.1:18080/api/v1/metrics \
+    TELEMETRY_API_KEY_FILE=/run/credentials/telemetryd.service/api-key >>/etc/telemetryd/telemetryd.conf'
 cexec systemctl reload telemetryd.service
 wait_message 2c8f417b0cc9423cb924dfa1b31edcea 10 "$c" || true
-jcheck "reload applied the endpoint live" MESSAGE_ID=2c8f417b0cc9423cb924dfa1b31edcea -- TELEMETRY_CHANGED~TELEMETRY_ENDPOINT
+jcheck "reload applied the endpoint and the API key file live" MESSAGE_ID=2c8f417b0cc9423cb924dfa1b31edcea "_PID=$PID" -- \
+    TELEMETRY_CHANGED~TELEMETRY_ENDPOINT TELEMETRY_CHANGED~TELEMETRY_API_KEY
 if out=$(cexec telemetry test-connection 2>&1); then
     pass "telemetry test-connection from the hardened daemon: $(head -n 1 <<<"$out")"
 else
@@ -452,8 +466,18 @@ if out=$(cexec telemetry flush --timeout 15 2>&1); then
 else
     printf '%s\n' "$out" | indent; fail "telemetry flush did not deliver"
 fi
-cexec grep -q "$E2" /run/itest-receiver/requests.jsonl && pass "the receiver got execution $E2 over HTTP (libcurl in the hardened unit)" \
-    || fail "the receiver did not get execution $E2"
+if cexec python3 -c '
+import json, sys
+for line in open("/run/itest-receiver/requests.jsonl"):
+    r = json.loads(line)
+    if sys.argv[1] in (r.get("body") or "") and r["headers"].get("authorization") == "Bearer " + sys.argv[2]:
+        sys.exit(0)
+sys.exit(1)' "$E2" "$KEY"; then
+    pass "the receiver got execution $E2 over HTTP with the credential's key (libcurl in the hardened unit)"
+else
+    cexec tail -c 2000 /run/itest-receiver/requests.jsonl | indent || true
+    fail "the receiver did not get execution $E2 with 'Authorization: Bearer <the credential>'"
+fi
 wait_message 281c71bc61dc4142a7f35a3506343f80 5 "$c" || true
 jcheck "delivery-failed entry (MESSAGE_ID=281c71b…) for the 503" MESSAGE_ID=281c71bc61dc4142a7f35a3506343f80 -- \
     TELEMETRY_ENDPOINT_HOST~127.0.0.1 TELEMETRY_REASON PRIORITY
@@ -467,7 +491,7 @@ cexec telemetry flush --timeout 10 >/dev/null 2>&1 || true      # exits 1: a bat
 wait_message 5fdc2e4fe6e74223ab707fc43cc7298d 10 "$c" || true
 jcheck "dead-letter entry (MESSAGE_ID=5fdc2e4…) for the 400" MESSAGE_ID=5fdc2e4fe6e74223ab707fc43cc7298d -- \
     TELEMETRY_HTTP_STATUS=400 TELEMETRY_BATCH_ID
-cexec sed -i '/^TELEMETRY_ENDPOINT=/d' /etc/telemetryd/telemetryd.conf
+cexec sed -i '/^TELEMETRY_ENDPOINT=/d; /^TELEMETRY_API_KEY_FILE=/d' /etc/telemetryd/telemetryd.conf
 
 # ---- 7. watchdog --------------------------------------------------------------------------------------------------
 phase "7. watchdog: a healthy daemon is kept, a wedged one (SIGSTOP) is restarted"
