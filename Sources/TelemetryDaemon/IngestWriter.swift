@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import NIOConcurrencyHelpers
 import TelemetryCore
 import TelemetryStore
@@ -67,6 +68,8 @@ final class IngestWriter: @unchecked Sendable {
         return bytes > settings.maxQueuedBytes * 4
     }
     private var lastCommitMicroseconds: Int64 = 0
+    /// CLOCK_MONOTONIC µs at the top of the writer loop, read by the watchdog's health check.
+    private let lastLoopMicroseconds = Atomic<Int64>(monotonicMicroseconds())
     private var lastIdleCheckMicroseconds: Int64 = 0
     private var lastRetentionMicroseconds: Int64 = 0
     private var lastSizeCheckMicroseconds: Int64 = 0
@@ -74,6 +77,11 @@ final class IngestWriter: @unchecked Sendable {
     private var storeFull = false
     /// Told after each commit that stored documents, so the forwarder can check whether a batch is due.
     var onDocumentsCommitted: (@Sendable () -> Void)?
+    /// Called on the writer thread with the executions whose documents were just committed (durable), in the
+    /// order they closed. Observers (journal events, metrics) must be quick: the writer waits for them.
+    var onExecutionsCompleted: (@Sendable ([Execution]) -> Void)?
+    /// Executions closed but not yet committed (a failed commit keeps them for the retry).
+    private var uncommittedExecutions: [Execution] = []
     private var userIDs: [UInt32: String] = [:]
 
     private let store: TelemetryStore
@@ -231,8 +239,14 @@ final class IngestWriter: @unchecked Sendable {
         }
     }
 
+    /// Seconds since the writer thread last went round its loop (at least once a second while it runs).
+    var secondsSinceLastLoop: Double {
+        Double(monotonicMicroseconds() - lastLoopMicroseconds.load(ordering: .relaxed)) / 1_000_000
+    }
+
     private func run() {
         while true {
+            lastLoopMicroseconds.store(monotonicMicroseconds(), ordering: .relaxed)
             if !condition.lock(whenValue: true, timeoutSeconds: 1.0) { condition.lock() }
             // Group commit: unless a flush or a full queue is waiting, let lines gather for the commit interval.
             let waitUntil = lastCommitMicroseconds + settings.commitIntervalMicroseconds
@@ -363,6 +377,7 @@ final class IngestWriter: @unchecked Sendable {
                     if let execution = aggregator.apply(record, eventJSON: eventJSON) {
                         dropped += execution.droppedEvents
                         documents.append(document(for: execution))
+                        uncommittedExecutions.append(execution)
                         recentlyClosed.insert(id)
                         previousClosed = true
                     } else {
@@ -396,6 +411,7 @@ final class IngestWriter: @unchecked Sendable {
                             metadata: ["execution_id": "\(execution.id)", "script": "\(execution.scriptName)"])
                 dropped += execution.droppedEvents
                 documents.append(document(for: execution))
+                uncommittedExecutions.append(execution)
                 recentlyClosed.insert(execution.id)
             }
         }
@@ -467,6 +483,11 @@ final class IngestWriter: @unchecked Sendable {
             }
         }
         if committedDocuments > 0 { onDocumentsCommitted?() }
+        if failure == nil, !uncommittedExecutions.isEmpty {
+            let completed = uncommittedExecutions
+            uncommittedExecutions = []
+            onExecutionsCompleted?(completed)
+        }
         for flush in flushes {
             flush(failure.map { .failure(.storeFailed($0)) } ?? .success(()))
         }
@@ -496,7 +517,8 @@ final class IngestWriter: @unchecked Sendable {
             if full != storeFull {
                 if full {
                     logger.error("the store is full (TELEMETRY_SPOOL_MAX_MB) with documents not yet delivered; new lines are refused and counted as store_full until there is room",
-                                 metadata: ["used_bytes": "\(used)", "limit_bytes": "\(settings.maxStoreBytes)"])
+                                 metadata: ["used_bytes": "\(used)", "limit_bytes": "\(settings.maxStoreBytes)",
+                                            JournalMessageID.metadataKey: "\(JournalMessageID.storeFull)"])
                 } else {
                     logger.notice("the store has room again; accepting lines", metadata: ["used_bytes": "\(used)"])
                 }
@@ -523,4 +545,10 @@ final class IngestWriter: @unchecked Sendable {
                               startedAt: execution.effectiveStart.microseconds,
                               completedAt: closedAt.microseconds, body: body)
     }
+}
+
+func monotonicMicroseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
 }
