@@ -433,7 +433,9 @@ public final class Daemon: @unchecked Sendable {
         let old = context.configuration
         var new = result.configuration
         let running = live.withLockedValue { $0.delivery }
-        let plan = ReloadPlan(from: old, to: new, apiKeyContentChanged: delivery?.apiKey != running?.apiKey)
+        // A credential rotated in place (same TELEMETRY_API_KEY_FILE, new content) is a change too.
+        let rotated = !new.apiKeyFile.isEmpty && new.apiKeyFile == old.apiKeyFile && delivery?.apiKey != running?.apiKey
+        let plan = ReloadPlan(from: old, to: new, apiKeyContentChanged: rotated)
         // What needs a restart keeps its running value, so the next reload compares against what is in force.
         for name in plan.needRestart {
             if let key = DaemonConfiguration.key(named: name), let value = key.displayValue(in: old) {
