@@ -249,14 +249,17 @@ final class IngestWriter: @unchecked Sendable {
             lastLoopMicroseconds.store(monotonicMicroseconds(), ordering: .relaxed)
             if !condition.lock(whenValue: true, timeoutSeconds: 1.0) { condition.lock() }
             // Group commit: unless a flush or a full queue is waiting, let lines gather for the commit interval.
+            // The wait ends early when a flush, a stop or enough data arrives (every submit wakes it to look),
+            // so a `sync` at the end of a script is answered without waiting out the interval.
             let waitUntil = lastCommitMicroseconds + settings.commitIntervalMicroseconds
-            let urgent = stopRequested || queuedBytes >= settings.maxQueuedBytes / 2
-                || queue.contains { if case .flush = $0 { true } else { false } }
-            let nowMicros = now().microseconds
-            if !urgent, !queue.isEmpty, nowMicros < waitUntil {
-                condition.unlock(withValue: true)
-                usleep(UInt32(min(waitUntil - nowMicros, 1_000_000)))
-                condition.lock()
+            while true {
+                let urgent = stopRequested || queuedBytes >= settings.maxQueuedBytes / 2
+                    || queue.contains { if case .flush = $0 { true } else { false } }
+                let nowMicros = now().microseconds
+                guard !urgent, !queue.isEmpty, nowMicros < waitUntil else { break }
+                condition.unlock(withValue: false)
+                let seconds = Double(min(waitUntil - nowMicros, 1_000_000)) / 1_000_000
+                if !condition.lock(whenValue: true, timeoutSeconds: seconds) { condition.lock() }
             }
             if storeBlocked && !stopRequested {
                 // The store keeps failing and the retained data reached its bound: stop taking batches so the
