@@ -14,6 +14,8 @@
 #      directories, and TimeoutStopSec >= TELEMETRY_SHUTDOWN_TIMEOUT + 10 s.
 #
 # Usage: bash tests/systemd/light.sh   (from anywhere; exit 0 = every check passed)
+# pass always succeeds, so `check && pass … || fail …` is an if-then-else here.
+# shellcheck disable=SC2015
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
