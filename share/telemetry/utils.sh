@@ -271,16 +271,17 @@ _telemetry_number() {
 
 # ---- the channel ------------------------------------------------------------------------------------
 #
-# A coprocess whose only job is to start a "holder" in the background and exit: the holder runs
-# `telemetry send` with our pipe as its stdin and the reply pipe as its stdout, and, should the client
-# ever exit before the pipe is closed, says so on the reply pipe and keeps draining the pipe. So:
+# A coprocess that is the "holder": it runs `telemetry send` in the background with our pipe as its stdin
+# and the reply pipe as its stdout, waits for it, and, should the client ever exit before the pipe is
+# closed, says so on the reply pipe and keeps draining the pipe. Once its descriptors are duplicated, the
+# coprocess is disowned and bash's copies of its descriptors are closed. So:
 # - a write never meets a pipe without a reader (no SIGPIPE in the script), unless both the holder
 #   and the client are killed;
-# - neither the client nor the holder is a child of the script: `wait` without arguments does not
-#   wait for them, and a later `coproc` of the script's own does not warn;
+# - `wait` without arguments does not wait for the holder (disowned) nor the client (the holder's child),
+#   and a later `coproc` of the script's own does not warn (bash's coprocess descriptors are closed);
 # - our descriptors are private copies (close-on-exec like the coproc's): programs the script runs
-#   do not inherit them, bash closing the coproc's descriptors when it reaps it does not affect them,
-#   and subshells keep them, so events from subshells and pipelines arrive.
+#   do not inherit them, and subshells keep them, so events from subshells and pipelines arrive;
+# - two processes are started (the holder and the client), not more: telemetry_init stays cheap.
 
 _telemetry_open() {
     local client=$1
@@ -290,19 +291,18 @@ _telemetry_open() {
         set +eEuTx +o pipefail
         IFS= read -r _telemetry_go || exit 0
         [[ $_telemetry_go == go ]] || exit 0
-        {
-            if [[ -n ${!TELEMETRY_@} ]]; then
-                # shellcheck disable=SC2163
-                export "${!TELEMETRY_@}"
-            fi
-            "$client" send --quiet
-            printf '{"v":1,"ok":false,"request":"flush","error":"the telemetry client exited with status %d","channel_closed":true}\n' "$?"
-            # Until every writer is gone, drain the pipe so that no write of the script blocks.
-            if IFS= read -r -n 1 _telemetry_go; then
-                if type -P cat >/dev/null; then exec cat >/dev/null; fi
-                while IFS= read -r _telemetry_go; do :; done
-            fi
-        } <&0 &
+        if [[ -n ${!TELEMETRY_@} ]]; then
+            # shellcheck disable=SC2163
+            export "${!TELEMETRY_@}"
+        fi
+        "$client" send --quiet <&0 &
+        wait "$!"
+        printf '{"v":1,"ok":false,"request":"flush","error":"the telemetry client exited with status %d","channel_closed":true}\n' "$?"
+        # Until every writer is gone, drain the pipe so that no write of the script blocks.
+        if IFS= read -r -n 1 _telemetry_go; then
+            if type -P cat >/dev/null; then exec cat >/dev/null; fi
+            while IFS= read -r _telemetry_go; do :; done
+        fi
     } 2>/dev/null
     if [[ -z ${_telemetry_channel[1]-} || -z ${_telemetry_channel[0]-} ]]; then
         _telemetry_why="could not start the coprocess"
@@ -315,6 +315,9 @@ _telemetry_open() {
         _telemetry_why="could not duplicate the coprocess's descriptors"
         return 1
     fi
+    # bash's own copies: closing them marks the coprocess as gone for bash (no warning at a later coproc).
+    eval "exec ${_telemetry_channel[1]}>&- ${_telemetry_channel[0]}<&-"
+    disown "${_telemetry_channel_PID-}" 2>/dev/null || :
     if ! printf 'go\n' >&"$_telemetry_wfd"; then
         _telemetry_close
         _telemetry_why="the coprocess did not start"
