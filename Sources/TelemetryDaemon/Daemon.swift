@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import TelemetryCore
 import TelemetryDelivery
+import TelemetryMetrics
 import TelemetryStore
 import TelemetryWire
 
@@ -38,6 +39,9 @@ public struct DaemonSettings: Sendable {
     public var shutdownTimeoutSeconds: Double = 10
     /// Bound on reading what clients already sent after SIGTERM, before connections are closed.
     public var shutdownGraceMilliseconds: Int = 2_000
+    /// The Prometheus listener (TELEMETRY_METRICS_LISTEN) and the caps on script label values.
+    public var metricsListen: MetricsListen = .off
+    public var metricLabelLimits = MetricLabelLimits()
 
     public init(socketPath: String, stateDirectory: String) {
         self.socketPath = socketPath
@@ -115,6 +119,13 @@ public final class Daemon: @unchecked Sendable {
             }
             writer.onDocumentsCommitted = { [forwarder] in forwarder?.documentsStored() }
         }
+        // Metrics see executions as their documents commit, from the recovery on (docs/metrics.md).
+        let metricsExporter = settings.metricsListen == .off ? nil
+            : MetricsExporter(version: Self.version, limits: settings.metricLabelLimits)
+        if let metricsExporter {
+            writer.onExecutionsCommitted = { metricsExporter.record($0) }
+            forwarder?.onDelivered = { metricsExporter.observeDelivery(seconds: $0) }
+        }
         let recovery = try writer.recover()
         if recovery.chunks > 0 {
             logger.notice("recovered open executions from the journal",
@@ -143,9 +154,18 @@ public final class Daemon: @unchecked Sendable {
             writer: writer, counters: counters, reader: reader, threadPool: threadPool,
             forwarder: forwarder, delivery: settings.delivery)
         let rejectLog = RejectLog(logger: logger)
+        let metrics = metricsExporter.map { [forwarder] exporter in
+            MetricsService(exporter: exporter,
+                           settings: .init(collectionEnabled: settings.enabled, storeLimitBytes: settings.maxStoreBytes,
+                                           retentionSeconds: settings.retentionDays * 86_400),
+                           counters: counters, reader: control.reader, threadPool: threadPool,
+                           deliveryStatus: { forwarder?.status }, logger: logger)
+        }
+        var metricsChannel: Channel?
 
         let server: Channel
         do {
+            metricsChannel = try metrics?.bind(settings.metricsListen, group: group)
             try SocketPath.prepare(settings.socketPath)
             // Bind without accepting: spooled lines were written before anything that arrives on the socket
             // from now on, so they go first; clients wait in the backlog meanwhile.
@@ -161,7 +181,7 @@ public final class Daemon: @unchecked Sendable {
             try? spoolPool.syncShutdownGracefully()
             try? threadPool.syncShutdownGracefully()
             try? group.syncShutdownGracefully()
-            throw DaemonStartError(description: "cannot listen on \(settings.socketPath): \(error)")
+            throw error as? DaemonStartError ?? DaemonStartError(description: "cannot listen on \(settings.socketPath): \(error)")
         }
 
         if let forwarder { forwarderStatus = { forwarder.status } }
@@ -169,10 +189,12 @@ public final class Daemon: @unchecked Sendable {
         logger.notice("telemetryd \(Self.version) ready",
                       metadata: ["socket": "\(settings.socketPath)", "state_dir": "\(settings.stateDirectory)",
                                  "store": "\(store.path)", "open_executions": "\(recovery.reopened)",
+                                 "metrics": "\(metricsChannel?.localAddress.map { "http://\($0.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? ""):\($0.port ?? 0)/metrics" } ?? "off")",
                                  "forwarding": "\(settings.delivery.map { "to \(EndpointURL.host(of: $0.endpoint) ?? "")" } ?? "off (local store only)")"])
         if !settings.enabled {
             logger.warning("TELEMETRY_ENABLED=false: collection is switched off on this host; lines are read, counted as disabled and discarded")
         }
+        metrics?.setPhase(.ready)
         notifier.ready(status: statusLine())
         let statusTask = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
             self?.publishStatus()
@@ -190,11 +212,13 @@ public final class Daemon: @unchecked Sendable {
         shutdown.lock(whenValue: true)
         shutdown.unlock()
 
+        metrics?.setPhase(.stopping)
         logger.notice("shutting down: reading what clients already sent, then closing connections and committing")
         notifier.stopping(status: "stopping: committing \(counters.snapshot.openExecutions) open executions")
         statusTask.cancel()
         spoolTask.cancel()
         drainConnections(server: server)
+        try? metricsChannel?.close().wait()
         try? spoolPool.syncShutdownGracefully()
         writer.stop()
         if let forwarder {

@@ -74,6 +74,11 @@ final class IngestWriter: @unchecked Sendable {
     private var storeFull = false
     /// Told after each commit that stored documents, so the forwarder can check whether a batch is due.
     var onDocumentsCommitted: (@Sendable () -> Void)?
+    /// Told, after each commit, the executions whose documents it stored (the Prometheus script metrics).
+    /// Set it before `recover()`.
+    var onExecutionsCommitted: (@Sendable ([ExecutionOutcome]) -> Void)?
+    /// Outcomes of documents made but not yet committed (kept across a failed commit, like the documents).
+    private var uncommittedOutcomes: [ExecutionOutcome] = []
     private var userIDs: [UInt32: String] = [:]
 
     private let store: TelemetryStore
@@ -147,6 +152,7 @@ final class IngestWriter: @unchecked Sendable {
         report.reopened = aggregator.openCount
         if !documents.isEmpty {
             try store.commit(StoreBatch(documents: documents, pruneJournalBelow: nil))
+            reportCommittedOutcomes()
         }
         counters.update { $0.openExecutions = aggregator.openCount }
         return report
@@ -423,6 +429,7 @@ final class IngestWriter: @unchecked Sendable {
             do {
                 try store.commit(batch)
                 lastCommitMicroseconds = now().microseconds
+                reportCommittedOutcomes()
             } catch {
                 failure = "\(error)"
                 retryCommit = batch
@@ -453,6 +460,7 @@ final class IngestWriter: @unchecked Sendable {
             $0.linesAccepted += accepted
             if closedLate > 0 { $0.rejected[.executionClosed, default: 0] += closedLate }
             $0.openExecutions = openCount
+            $0.writerAliveAt = nowStamp
             $0.documentsStored += committedDocuments
             $0.eventsDropped += dropped
             if needsCommit {
@@ -470,6 +478,12 @@ final class IngestWriter: @unchecked Sendable {
         for flush in flushes {
             flush(failure.map { .failure(.storeFailed($0)) } ?? .success(()))
         }
+    }
+
+    private func reportCommittedOutcomes() {
+        guard !uncommittedOutcomes.isEmpty else { return }
+        onExecutionsCommitted?(uncommittedOutcomes)
+        uncommittedOutcomes.removeAll(keepingCapacity: true)
     }
 
     /// Once a second: over the size cap, delete the oldest delivered documents; if undelivered ones still fill
@@ -516,6 +530,7 @@ final class IngestWriter: @unchecked Sendable {
             userIDs[execution.senderUID] = userID
         }
         let closedAt = now()
+        if onExecutionsCommitted != nil { uncommittedOutcomes.append(ExecutionOutcome(execution, completedAt: closedAt)) }
         let body = execution.encodeDocument(context: DocumentContext(host: settings.host, userID: userID,
                                                                      closedAt: closedAt))
         return StoredDocument(executionID: execution.id.description, scriptName: execution.scriptName,

@@ -1,19 +1,4 @@
-/// Caps on the label values that scripts choose (TELEMETRY_METRICS_MAX_*). Every admitted value is a set of
-/// series that lives as long as the process, so the caps bound the exposition and Prometheus's memory.
-public struct MetricLabelLimits: Sendable, Equatable {
-    /// Distinct `script` label values.
-    public var maxScripts: Int
-    /// Distinct `environment` label values.
-    public var maxEnvironments: Int
-    /// Distinct (`script`, `name`) pairs of `script_metric`, over all scripts.
-    public var maxMetricNames: Int
-
-    public init(maxScripts: Int = 100, maxEnvironments: Int = 10, maxMetricNames: Int = 500) {
-        self.maxScripts = maxScripts
-        self.maxEnvironments = maxEnvironments
-        self.maxMetricNames = maxMetricNames
-    }
-}
+import TelemetryCore
 
 /// Which label a value was folded for, as in `telemetryd_metrics_folded_total{label=…}`.
 public enum FoldedLabel: String, Sendable, CaseIterable {

@@ -126,6 +126,10 @@ struct TelemetrydCommand: ParsableCommand {
         settings.spoolDirectory = configuration.spoolDirectory
         settings.maxStoreBytes = configuration.spoolMaxMegabytes << 20
         settings.shutdownTimeoutSeconds = Double(configuration.shutdownTimeoutSeconds)
+        settings.metricsListen = configuration.metricsListen
+        settings.metricLabelLimits = MetricLabelLimits(maxScripts: configuration.metricsMaxScripts,
+                                                       maxEnvironments: configuration.metricsMaxEnvironments,
+                                                       maxMetricNames: configuration.metricsMaxNames)
         return settings
     }
 
