@@ -39,15 +39,17 @@ final class ScriptMetrics: Sendable {
         var name: String
     }
 
-    /// The series of one script in one environment, created together on first sight so that, for example,
-    /// `script_failures_total` exists at 0 before the first failure (`rate()` then sees the first one).
+    /// The series of one script in one environment. The counters and the histogram are created together on
+    /// first sight, so that, for example, `script_failures_total` exists at 0 before the first failure (`rate()`
+    /// then sees the first one). A last-value gauge appears with its first value: a value never reported is
+    /// absent, not 0.
     private struct Series {
         var executions: [ExecutionStatus: Counter]
         var failures: Counter
-        var time: Gauge
         var duration: ValueHistogram
         var lastCompletion: Gauge
-        var resources: [Gauge]
+        var time: Gauge?
+        var resources: [Gauge?]
     }
 
     private struct State: ~Copyable {
@@ -89,21 +91,25 @@ final class ScriptMetrics: Sendable {
         if script.folded { folded[.script]?.increment() }
         if environment.folded { folded[.environment]?.increment() }
         let key = SeriesKey(script: script.value, environment: environment.value)
-        let series = state.series[key] ?? makeSeries(key)
-        state.series[key] = series
+        var series = state.series[key] ?? makeSeries(key)
+        let labels = [("script", key.script), ("environment", key.environment)]
 
         series.executions[outcome.status]?.increment()
         if outcome.status != .success { series.failures.increment() }
         series.lastCompletion.set(outcome.completedAt.seconds)
         if let duration = outcome.durationSeconds, duration >= 0 {
-            series.time.set(duration)
+            if series.time == nil { series.time = registry.makeGauge(Families.executionTime, labels: labels) }
+            series.time?.set(duration)
             series.duration.record(duration)
         }
         for (index, resource) in Self.resourceMetrics.enumerated() {
-            if let value = outcome.metrics[resource.metric] {
-                series.resources[index].set(resource.toBaseUnit(value))
+            guard let value = outcome.metrics[resource.metric] else { continue }
+            if series.resources[index] == nil {
+                series.resources[index] = registry.makeGauge(Family(name: resource.family, help: resource.help), labels: labels)
             }
+            series.resources[index]?.set(resource.toBaseUnit(value))
         }
+        state.series[key] = series
         // Sorted, so that which names get in under the cap does not depend on dictionary order.
         for name in outcome.metrics.keys.sorted() where !Self.isDedicated(name) {
             let label = state.folder.metricName(name, script: key.script)
@@ -131,12 +137,10 @@ final class ScriptMetrics: Sendable {
         return Series(
             executions: executions,
             failures: registry.makeCounter(Families.failuresTotal, labels: labels),
-            time: registry.makeGauge(Families.executionTime, labels: labels),
             duration: registry.makeValueHistogram(Families.executionDuration, labels: labels,
                                                   buckets: Self.durationBuckets),
             lastCompletion: registry.makeGauge(Families.lastCompletion, labels: labels),
-            resources: Self.resourceMetrics.map {
-                registry.makeGauge(Family(name: $0.family, help: $0.help), labels: labels)
-            })
+            time: nil,
+            resources: Array(repeating: nil, count: Self.resourceMetrics.count))
     }
 }
