@@ -127,7 +127,7 @@ final class CollectorMetrics: Sendable {
     private let store: (used: Gauge, file: Gauge, documents: Gauge, journal: Gauge, deadBatches: Gauge, deadDocuments: Gauge)
     private let delivery: (enabled: Gauge, pending: Gauge, batches: Counter, documents: Counter, retries: Counter,
                            deadLettered: Counter, lastSuccess: Gauge, states: [DeliveryStatus.State: Gauge])
-    private let failures = Mutex<[String: Counter]>([:])
+    private let failures: Mutex<[String: Counter]>
     private let process: (cpu: Counter, resident: Gauge, virtual: Gauge, open: Gauge, max: Gauge, start: Gauge)
 
     init(registry: PrometheusCollectorRegistry, version: String) {
@@ -162,6 +162,12 @@ final class CollectorMetrics: Sendable {
                     registry.makeCounter(Families.retries),
                     registry.makeCounter(Families.deadLettered),
                     registry.makeGauge(Families.lastSuccess), states)
+        // Transport failure kinds exist from the start at 0; http_<status> reasons appear when they happen.
+        var failures: [String: Counter] = [:]
+        for kind in HTTPFailure.Kind.allCases {
+            failures[kind.rawValue] = registry.makeCounter(Families.deliveryFailures, labels: [("reason", kind.rawValue)])
+        }
+        self.failures = Mutex(failures)
         process = (registry.makeCounter(Families.cpuSeconds),
                    registry.makeGauge(Families.residentMemory),
                    registry.makeGauge(Families.virtualMemory),
