@@ -78,6 +78,7 @@ let package = Package(
         .testTarget(name: "TelemetryDaemonTests", dependencies: [
             "TelemetryDaemon", "TelemetryStore", "TelemetryCore", "TelemetryWire",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

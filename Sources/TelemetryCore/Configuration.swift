@@ -41,6 +41,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
     }
 
+    /// Where the daemon's own log goes (TELEMETRY_LOG_TARGET).
+    public enum LogTarget: String, Sendable, Equatable, CaseIterable {
+        /// The journal when stderr is the journal stream systemd set up (JOURNAL_STREAM), else stderr.
+        case auto
+        /// Native journal entries with structured fields, whatever stderr is.
+        case journal
+        /// Plain text lines on stderr.
+        case stderr
+    }
+
     // Privacy
     /// TELEMETRY_ENABLED: false makes the daemon discard everything it receives (host-wide opt-out).
     public var enabled: Bool
@@ -108,6 +118,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     // Logging
     /// TELEMETRY_LOG_LEVEL
     public var logLevel: LogLevel
+    /// TELEMETRY_LOG_TARGET
+    public var logTarget: LogTarget = .auto
+    /// TELEMETRY_JOURNAL_EVENTS: also log every completed script execution as one structured entry.
+    public var journalEvents = false
 
     // Metrics
     /// TELEMETRY_METRICS_LISTEN: address of the Prometheus listener (/metrics, /healthz, /readyz), or off.
@@ -436,6 +450,12 @@ private let configurationKeyTable: [ConfigurationKey] = [
     enumKey(
         "TELEMETRY_LOG_LEVEL", \.logLevel, group: .logging,
         summary: "Least severe level that the daemon logs (to the journal)."),
+    enumKey(
+        "TELEMETRY_LOG_TARGET", \.logTarget, group: .logging,
+        summary: "Where the daemon logs: auto uses native journal entries with structured fields when stderr is connected to the journal (JOURNAL_STREAM), else plain lines on stderr."),
+    boolKey(
+        "TELEMETRY_JOURNAL_EVENTS", \.journalEvents, group: .logging,
+        summary: "Also log every completed script execution as one structured entry (journalctl TELEMETRY_SCRIPT=NAME finds the runs of a script)."),
 
     // Metrics
     ConfigurationKey(

@@ -63,6 +63,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         framer.finish { handle($0, number: $1, context: context) }
         handOff(context: context)
         counters.update { $0.connectionsCurrent -= 1 }
+        rejectLog.logger.debug("connection closed", metadata: [
+            "uid": "\(sender.uid)", "pid": "\(sender.pid)", "lines": "\(lineNumber)",
+        ])
         context.fireChannelInactive()
     }
 
@@ -175,6 +178,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func respond(to request: ControlRequest, context: ChannelHandlerContext) {
+        rejectLog.logger.debug("control request \(request.command)", metadata: ["uid": "\(sender.uid)", "pid": "\(sender.pid)"])
         enqueueReply(control.reply(to: request, on: context.eventLoop), context: context)
     }
 

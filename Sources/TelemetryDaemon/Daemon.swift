@@ -39,6 +39,8 @@ public struct DaemonSettings: Sendable {
     public var shutdownTimeoutSeconds: Double = 10
     /// Bound on reading what clients already sent after SIGTERM, before connections are closed.
     public var shutdownGraceMilliseconds: Int = 2_000
+    /// Log each completed execution as one structured entry (TELEMETRY_JOURNAL_EVENTS).
+    public var journalEvents = false
     /// The Prometheus listener (TELEMETRY_METRICS_LISTEN) and the caps on script label values.
     public var metricsListen: MetricsListen = .off
     public var metricLabelLimits = MetricLabelLimits()
@@ -46,6 +48,22 @@ public struct DaemonSettings: Sendable {
     public init(socketPath: String, stateDirectory: String) {
         self.socketPath = socketPath
         self.stateDirectory = stateDirectory
+    }
+}
+
+/// What a reload (SIGHUP) needs: where the configuration came from, what it was, and the live log level.
+public struct ReloadContext: Sendable {
+    public var source: ConfigurationSource
+    public var configuration: DaemonConfiguration
+    public var file: ConfigurationFile?
+    public var logLevel: LogLevelControl
+
+    public init(source: ConfigurationSource, configuration: DaemonConfiguration, file: ConfigurationFile?,
+                logLevel: LogLevelControl) {
+        self.source = source
+        self.configuration = configuration
+        self.file = file
+        self.logLevel = logLevel
     }
 }
 
@@ -61,14 +79,32 @@ public final class Daemon: @unchecked Sendable {
 
     private let settings: DaemonSettings
     private let logger: Logger
+    /// The configuration in force and how to reload it; touched only on `reloadQueue`.
+    private var reloadContext: ReloadContext?
+    private let reloadQueue = DispatchQueue(label: "telemetryd.reload")
+    /// What reloads can change while running, read by other threads.
+    private let live: NIOLockedValueBox<LiveSettings>
     private let notifier = SystemdNotifier()
     private let counters = DaemonCounters()
     private let shutdown = ConditionLock(value: false)
     private let children = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
 
-    public init(settings: DaemonSettings, logger: Logger) {
+    struct LiveSettings {
+        var shutdownTimeoutSeconds: Double
+        var journalEvents: Bool
+        var delivery: DeliverySettings?
+        /// Shown first in the status line until a reload succeeds.
+        var reloadProblem: String?
+        /// Keys changed by a reload that only a restart applies.
+        var restartPending: [String] = []
+    }
+
+    public init(settings: DaemonSettings, logger: Logger, reload: ReloadContext? = nil) {
         self.settings = settings
         self.logger = logger
+        self.reloadContext = reload
+        self.live = NIOLockedValueBox(LiveSettings(shutdownTimeoutSeconds: settings.shutdownTimeoutSeconds,
+                                                   journalEvents: settings.journalEvents, delivery: settings.delivery))
     }
 
     public func requestShutdown() {
@@ -119,12 +155,21 @@ public final class Daemon: @unchecked Sendable {
             }
             writer.onDocumentsCommitted = { [forwarder] in forwarder?.documentsStored() }
         }
-        // Metrics see executions as their documents commit, from the recovery on (docs/metrics.md).
+        // Metrics see executions as their documents commit (docs/metrics.md).
         let metricsExporter = settings.metricsListen == .off ? nil
             : MetricsExporter(version: Self.version, limits: settings.metricLabelLimits)
         if let metricsExporter {
-            writer.onExecutionsCommitted = { metricsExporter.record($0) }
             forwarder?.onDelivered = { metricsExporter.observeDelivery(seconds: $0) }
+        }
+        let live = self.live
+        let executionLogger = logger
+        writer.onExecutionsCompleted = { executions in
+            if let metricsExporter {
+                let committedAt = Timestamp.now()
+                metricsExporter.record(executions.map { ExecutionOutcome($0, completedAt: committedAt) })
+            }
+            guard live.withLockedValue({ $0.journalEvents }) else { return }
+            for execution in executions { Self.logCompleted(execution, logger: executionLogger) }
         }
         let recovery = try writer.recover()
         if recovery.chunks > 0 {
@@ -164,15 +209,28 @@ public final class Daemon: @unchecked Sendable {
         var metricsChannel: Channel?
 
         let server: Channel
+        var listening = settings.socketPath
+        var socketActivated = false
         do {
             metricsChannel = try metrics?.bind(settings.metricsListen, group: group)
-            try SocketPath.prepare(settings.socketPath)
             // Bind without accepting: spooled lines were written before anything that arrives on the socket
             // from now on, so they go first; clients wait in the backlog meanwhile.
-            server = try makeBootstrap(group: group, writer: writer, control: control, rejectLog: rejectLog)
+            let bootstrap = makeBootstrap(group: group, writer: writer, control: control, rejectLog: rejectLog)
                 .serverChannelOption(.autoRead, value: false)
-                .bind(unixDomainSocketPath: settings.socketPath).wait()
-            chmod(settings.socketPath, 0o660)
+            if let passed = try SocketActivation.passedSocket() {
+                // telemetryd.socket owns the path, its mode and group; the daemon serves what it was given.
+                listening = passed.path
+                socketActivated = true
+                if passed.path != settings.socketPath {
+                    logger.warning("serving the socket systemd passed, which is not TELEMETRY_SOCKET; clients use TELEMETRY_SOCKET",
+                                   metadata: ["socket": "\(passed.path)", "configured_socket": "\(settings.socketPath)"])
+                }
+                server = try bootstrap.withBoundSocket(passed.descriptor).wait()
+            } else {
+                try SocketPath.prepare(settings.socketPath)
+                server = try bootstrap.bind(unixDomainSocketPath: settings.socketPath).wait()
+                chmod(settings.socketPath, 0o660)
+            }
             spool.ingestAvailable()
             try server.setOption(.autoRead, value: true).wait()
         } catch {
@@ -185,17 +243,33 @@ public final class Daemon: @unchecked Sendable {
         }
 
         if let forwarder { forwarderStatus = { forwarder.status } }
+        self.forwarder = forwarder
         let signals = installSignalHandlers()
         logger.notice("telemetryd \(Self.version) ready",
-                      metadata: ["socket": "\(settings.socketPath)", "state_dir": "\(settings.stateDirectory)",
+                      metadata: ["socket": "\(listening)", "state_dir": "\(settings.stateDirectory)",
                                  "store": "\(store.path)", "open_executions": "\(recovery.reopened)",
+                                 "socket_activated": "\(socketActivated)",
                                  "metrics": "\(metricsChannel?.localAddress.map { "http://\($0.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? ""):\($0.port ?? 0)/metrics" } ?? "off")",
-                                 "forwarding": "\(settings.delivery.map { "to \(EndpointURL.host(of: $0.endpoint) ?? "")" } ?? "off (local store only)")"])
+                                 "forwarding": "\(settings.delivery.map { "to \(EndpointURL.host(of: $0.endpoint) ?? "")" } ?? "off (local store only)")",
+                                 JournalMessageID.metadataKey: "\(JournalMessageID.started)"])
         if !settings.enabled {
             logger.warning("TELEMETRY_ENABLED=false: collection is switched off on this host; lines are read, counted as disabled and discarded")
         }
         metrics?.setPhase(.ready)
         notifier.ready(status: statusLine())
+        var watchdog: Watchdog?
+        if let interval = SystemdNotifier.watchdogInterval() {
+            let check = HealthCheck(probes: [
+                HealthCheck.eventLoopsAnswer(group),
+                HealthCheck.writerIsAlive(writer, staleAfterSeconds: max(3, interval / 2)),
+                HealthCheck.storeIsWritable(directory: settings.stateDirectory, storePath: store.path),
+            ])
+            let notifier = self.notifier
+            watchdog = Watchdog(interval: interval, check: check, logger: logger,
+                                pet: { notifier.watchdog() }, reportStatus: { notifier.status($0) })
+            watchdog?.start()
+            logger.info("petting the systemd watchdog every \(interval / 2)s while the health check passes")
+        }
         let statusTask = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
             self?.publishStatus()
         }
@@ -217,12 +291,13 @@ public final class Daemon: @unchecked Sendable {
         notifier.stopping(status: "stopping: committing \(counters.snapshot.openExecutions) open executions")
         statusTask.cancel()
         spoolTask.cancel()
+        watchdog?.stop()
         drainConnections(server: server)
         try? metricsChannel?.close().wait()
         try? spoolPool.syncShutdownGracefully()
         writer.stop()
         if let forwarder {
-            forwarder.stop(finalDeliveryWithin: settings.shutdownTimeoutSeconds)
+            forwarder.stop(finalDeliveryWithin: live.withLockedValue { $0.shutdownTimeoutSeconds })
             let delivery = forwarder.status
             logger.notice("delivery stopped", metadata: ["pending_documents": "\(delivery.pendingDocuments)",
                                                        "documents_delivered": "\(delivery.documentsDelivered)"])
@@ -230,7 +305,9 @@ public final class Daemon: @unchecked Sendable {
         let final = counters.snapshot
         logger.notice("stopped", metadata: ["lines_accepted": "\(final.linesAccepted)",
                                             "documents_stored": "\(final.documentsStored)",
-                                            "open_executions": "\(final.openExecutions)"])
+                                            "open_executions": "\(final.openExecutions)",
+                                            "pending_documents": "\(forwarder?.status.pendingDocuments ?? 0)",
+                                            JournalMessageID.metadataKey: "\(JournalMessageID.stopped)"])
         for source in signals { source.cancel() }
         try? threadPool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
@@ -288,6 +365,7 @@ public final class Daemon: @unchecked Sendable {
 
     private let lastStatus = NIOLockedValueBox("")
     private var forwarderStatus: (() -> DeliveryStatus)?
+    private var forwarder: Forwarder?
 
     private func publishStatus() {
         let line = statusLine()
@@ -321,9 +399,114 @@ public final class Daemon: @unchecked Sendable {
         } else {
             parts.append("local store only")
         }
+        let (reloadProblem, restartPending) = live.withLockedValue { ($0.reloadProblem, $0.restartPending) }
+        if !restartPending.isEmpty { parts.append("restart to apply \(restartPending.joined(separator: ", "))") }
+        if let reloadProblem { parts.insert(reloadProblem, at: 0) }
         if !settings.enabled { parts.insert("DISABLED by TELEMETRY_ENABLED=false", at: 0) }
         if let error = snapshot.lastCommitError { parts.insert("STORE FAILING: \(error)", at: 0) }
         return parts.joined(separator: "; ")
+    }
+
+    /// TELEMETRY_JOURNAL_EVENTS: one structured entry per completed execution, so that
+    /// `journalctl TELEMETRY_SCRIPT=deploy-service` lists the runs of a script.
+    static func logCompleted(_ execution: Execution, logger: Logger) {
+        let script = execution.scriptName.isEmpty ? "unknown script" : execution.scriptName
+        let duration = execution.durationSeconds.map { "\(($0 * 1_000).rounded() / 1_000)" } ?? ""
+        var metadata: Logger.Metadata = [
+            "script": "\(execution.scriptName)", "execution_id": "\(execution.id)",
+            "status": "\(execution.status.rawValue)", "events": "\(execution.eventCount)", "errors": "\(execution.errorCount)",
+            JournalMessageID.metadataKey: "\(JournalMessageID.executionCompleted)",
+        ]
+        if !execution.scriptVersion.isEmpty { metadata["script_version"] = "\(execution.scriptVersion)" }
+        if !execution.environment.isEmpty { metadata["environment"] = "\(execution.environment)" }
+        if let exitCode = execution.exitCode { metadata["exit_code"] = "\(exitCode)" }
+        if !duration.isEmpty { metadata["duration_seconds"] = "\(duration)" }
+        let outcome = execution.exitCode.map { "exit code \($0)" } ?? "no exit code"
+        logger.log(level: execution.status == .success ? .info : .warning,
+                   "\(script) finished: \(execution.status.rawValue), \(outcome)\(duration.isEmpty ? "" : " after \(duration)s")",
+                   metadata: metadata)
+    }
+
+    /// SIGHUP: re-reads the configuration file, applies what can change while running, and reports the rest.
+    /// An invalid configuration changes nothing. Runs on `reloadQueue`, one reload at a time; nothing in flight
+    /// is touched (the forwarder takes new settings between two batches).
+    private func reloadConfiguration() {
+        guard var context = reloadContext else {
+            logger.warning("SIGHUP received, but this daemon was started without a reloadable configuration; restart it to apply changes")
+            return
+        }
+        notifier.reloading(status: "reloading the configuration from \(context.source.filePath)")
+        let (result, file) = context.source.load(previous: context.file)
+        var errors = result.errors.map(\.description)
+        var delivery: DeliverySettings?
+        if errors.isEmpty {
+            do {
+                delivery = try DaemonSettings.delivery(from: result.configuration)
+            } catch {
+                errors.append("\(error)")
+            }
+        }
+        guard errors.isEmpty else {
+            let summary = errors.count == 1 ? errors[0] : "\(errors[0]) (and \(errors.count - 1) more)"
+            logger.error("configuration reload rejected, the running configuration stays in force: \(errors.joined(separator: "; "))",
+                         metadata: ["problems": "\(errors.count)", "file": "\(context.source.filePath)",
+                                    JournalMessageID.metadataKey: "\(JournalMessageID.reloadRejected)"])
+            live.withLockedValue { $0.reloadProblem = "RELOAD FAILED, previous configuration in force: \(summary)" }
+            notifier.ready(status: statusLine())
+            return
+        }
+        for warning in result.warnings { logger.warning("configuration: \(warning)") }
+
+        let old = context.configuration
+        var new = result.configuration
+        let running = live.withLockedValue { $0.delivery }
+        // A credential rotated in place (same TELEMETRY_API_KEY_FILE, new content) is a change too.
+        let rotated = !new.apiKeyFile.isEmpty && new.apiKeyFile == old.apiKeyFile && delivery?.apiKey != running?.apiKey
+        let plan = ReloadPlan(from: old, to: new, apiKeyContentChanged: rotated)
+        // What needs a restart keeps its running value, so the next reload compares against what is in force.
+        for name in plan.needRestart {
+            if let key = DaemonConfiguration.key(named: name), let value = key.displayValue(in: old) {
+                _ = key.apply(value, to: &new)
+            }
+        }
+
+        context.logLevel.level = Logger.Level(rawValue: new.logLevel.rawValue) ?? .info
+        if let forwarder, let delivery {
+            let transportChanged = running.map { $0.http != delivery.http } ?? true
+            var transport: HTTPTransport?
+            if transportChanged {
+                do {
+                    transport = try CurlSession(settings: delivery.http)
+                } catch {
+                    logger.error("configuration reload: cannot set up the new HTTP session; keeping the old one",
+                                 metadata: ["error": "\(error)"])
+                }
+            }
+            forwarder.reconfigure(delivery, transport: transport)
+        }
+        live.withLockedValue {
+            $0.shutdownTimeoutSeconds = Double(new.shutdownTimeoutSeconds)
+            $0.journalEvents = new.journalEvents
+            if forwarder != nil { $0.delivery = delivery }
+            $0.reloadProblem = nil
+            $0.restartPending = Array(Set($0.restartPending).union(plan.needRestart)).sorted()
+        }
+        context.configuration = new
+        context.file = file
+        reloadContext = context
+
+        let changed = plan.appliedLive.isEmpty ? "nothing" : plan.appliedLive.joined(separator: ", ")
+        logger.notice("configuration reloaded: applied \(changed)",
+                      metadata: ["changed": "\(plan.appliedLive.joined(separator: ","))",
+                                 "restart_required": "\(plan.needRestart.joined(separator: ","))",
+                                 "file": "\(context.source.filePath)",
+                                 JournalMessageID.metadataKey: "\(JournalMessageID.configurationReloaded)"])
+        if !plan.needRestart.isEmpty {
+            logger.warning("changed settings that apply only after a restart (systemctl restart telemetryd): \(plan.needRestart.joined(separator: ", "))",
+                           metadata: ["restart_required": "\(plan.needRestart.joined(separator: ","))"])
+        }
+        notifier.ready(status: statusLine())
+        lastStatus.withLockedValue { $0 = statusLine() }
     }
 
     private func installSignalHandlers() -> [DispatchSourceSignal] {
@@ -342,7 +525,8 @@ public final class Daemon: @unchecked Sendable {
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler { [weak self] in
-            self?.logger.warning("SIGHUP received; this version does not reload its configuration, restart the daemon to apply changes")
+            guard let self else { return }
+            self.reloadQueue.async { self.reloadConfiguration() }
         }
         hangup.resume()
         sources.append(hangup)

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import NIOConcurrencyHelpers
 import TelemetryCore
 import TelemetryStore
@@ -67,6 +68,8 @@ final class IngestWriter: @unchecked Sendable {
         return bytes > settings.maxQueuedBytes * 4
     }
     private var lastCommitMicroseconds: Int64 = 0
+    /// CLOCK_MONOTONIC µs at the top of the writer loop, read by the watchdog's health check.
+    private let lastLoopMicroseconds = Atomic<Int64>(monotonicMicroseconds())
     private var lastIdleCheckMicroseconds: Int64 = 0
     private var lastRetentionMicroseconds: Int64 = 0
     private var lastSizeCheckMicroseconds: Int64 = 0
@@ -74,11 +77,11 @@ final class IngestWriter: @unchecked Sendable {
     private var storeFull = false
     /// Told after each commit that stored documents, so the forwarder can check whether a batch is due.
     var onDocumentsCommitted: (@Sendable () -> Void)?
-    /// Told, after each commit, the executions whose documents it stored (the Prometheus script metrics).
-    /// Set it before `recover()`.
-    var onExecutionsCommitted: (@Sendable ([ExecutionOutcome]) -> Void)?
-    /// Outcomes of documents made but not yet committed (kept across a failed commit, like the documents).
-    private var uncommittedOutcomes: [ExecutionOutcome] = []
+    /// Called on the writer thread with the executions whose documents were just committed (durable), in the
+    /// order they closed. Observers (journal events, metrics) must be quick: the writer waits for them.
+    var onExecutionsCompleted: (@Sendable ([Execution]) -> Void)?
+    /// Executions closed but not yet committed (a failed commit keeps them for the retry).
+    private var uncommittedExecutions: [Execution] = []
     private var userIDs: [UInt32: String] = [:]
 
     private let store: TelemetryStore
@@ -152,7 +155,6 @@ final class IngestWriter: @unchecked Sendable {
         report.reopened = aggregator.openCount
         if !documents.isEmpty {
             try store.commit(StoreBatch(documents: documents, pruneJournalBelow: nil))
-            reportCommittedOutcomes()
         }
         counters.update { $0.openExecutions = aggregator.openCount }
         return report
@@ -237,18 +239,27 @@ final class IngestWriter: @unchecked Sendable {
         }
     }
 
+    /// Seconds since the writer thread last went round its loop (at least once a second while it runs).
+    var secondsSinceLastLoop: Double {
+        Double(monotonicMicroseconds() - lastLoopMicroseconds.load(ordering: .relaxed)) / 1_000_000
+    }
+
     private func run() {
         while true {
+            lastLoopMicroseconds.store(monotonicMicroseconds(), ordering: .relaxed)
             if !condition.lock(whenValue: true, timeoutSeconds: 1.0) { condition.lock() }
             // Group commit: unless a flush or a full queue is waiting, let lines gather for the commit interval.
+            // The wait ends early when a flush, a stop or enough data arrives (every submit wakes it to look),
+            // so a `sync` at the end of a script is answered without waiting out the interval.
             let waitUntil = lastCommitMicroseconds + settings.commitIntervalMicroseconds
-            let urgent = stopRequested || queuedBytes >= settings.maxQueuedBytes / 2
-                || queue.contains { if case .flush = $0 { true } else { false } }
-            let nowMicros = now().microseconds
-            if !urgent, !queue.isEmpty, nowMicros < waitUntil {
-                condition.unlock(withValue: true)
-                usleep(UInt32(min(waitUntil - nowMicros, 1_000_000)))
-                condition.lock()
+            while true {
+                let urgent = stopRequested || queuedBytes >= settings.maxQueuedBytes / 2
+                    || queue.contains { if case .flush = $0 { true } else { false } }
+                let nowMicros = now().microseconds
+                guard !urgent, !queue.isEmpty, nowMicros < waitUntil else { break }
+                condition.unlock(withValue: false)
+                let seconds = Double(min(waitUntil - nowMicros, 1_000_000)) / 1_000_000
+                if !condition.lock(whenValue: true, timeoutSeconds: seconds) { condition.lock() }
             }
             if storeBlocked && !stopRequested {
                 // The store keeps failing and the retained data reached its bound: stop taking batches so the
@@ -369,6 +380,7 @@ final class IngestWriter: @unchecked Sendable {
                     if let execution = aggregator.apply(record, eventJSON: eventJSON) {
                         dropped += execution.droppedEvents
                         documents.append(document(for: execution))
+                        uncommittedExecutions.append(execution)
                         recentlyClosed.insert(id)
                         previousClosed = true
                     } else {
@@ -402,6 +414,7 @@ final class IngestWriter: @unchecked Sendable {
                             metadata: ["execution_id": "\(execution.id)", "script": "\(execution.scriptName)"])
                 dropped += execution.droppedEvents
                 documents.append(document(for: execution))
+                uncommittedExecutions.append(execution)
                 recentlyClosed.insert(execution.id)
             }
         }
@@ -429,7 +442,6 @@ final class IngestWriter: @unchecked Sendable {
             do {
                 try store.commit(batch)
                 lastCommitMicroseconds = now().microseconds
-                reportCommittedOutcomes()
             } catch {
                 failure = "\(error)"
                 retryCommit = batch
@@ -475,15 +487,14 @@ final class IngestWriter: @unchecked Sendable {
             }
         }
         if committedDocuments > 0 { onDocumentsCommitted?() }
+        if failure == nil, !uncommittedExecutions.isEmpty {
+            let completed = uncommittedExecutions
+            uncommittedExecutions = []
+            onExecutionsCompleted?(completed)
+        }
         for flush in flushes {
             flush(failure.map { .failure(.storeFailed($0)) } ?? .success(()))
         }
-    }
-
-    private func reportCommittedOutcomes() {
-        guard !uncommittedOutcomes.isEmpty else { return }
-        onExecutionsCommitted?(uncommittedOutcomes)
-        uncommittedOutcomes.removeAll(keepingCapacity: true)
     }
 
     /// Once a second: over the size cap, delete the oldest delivered documents; if undelivered ones still fill
@@ -510,7 +521,8 @@ final class IngestWriter: @unchecked Sendable {
             if full != storeFull {
                 if full {
                     logger.error("the store is full (TELEMETRY_SPOOL_MAX_MB) with documents not yet delivered; new lines are refused and counted as store_full until there is room",
-                                 metadata: ["used_bytes": "\(used)", "limit_bytes": "\(settings.maxStoreBytes)"])
+                                 metadata: ["used_bytes": "\(used)", "limit_bytes": "\(settings.maxStoreBytes)",
+                                            JournalMessageID.metadataKey: "\(JournalMessageID.storeFull)"])
                 } else {
                     logger.notice("the store has room again; accepting lines", metadata: ["used_bytes": "\(used)"])
                 }
@@ -530,7 +542,6 @@ final class IngestWriter: @unchecked Sendable {
             userIDs[execution.senderUID] = userID
         }
         let closedAt = now()
-        if onExecutionsCommitted != nil { uncommittedOutcomes.append(ExecutionOutcome(execution, completedAt: closedAt)) }
         let body = execution.encodeDocument(context: DocumentContext(host: settings.host, userID: userID,
                                                                      closedAt: closedAt))
         return StoredDocument(executionID: execution.id.description, scriptName: execution.scriptName,
@@ -538,4 +549,10 @@ final class IngestWriter: @unchecked Sendable {
                               startedAt: execution.effectiveStart.microseconds,
                               completedAt: closedAt.microseconds, body: body)
     }
+}
+
+func monotonicMicroseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
 }

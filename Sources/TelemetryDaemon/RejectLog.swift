@@ -12,7 +12,7 @@ final class RejectLog: Sendable {
         var suppressed = 0
     }
 
-    private let logger: Logger
+    let logger: Logger
     private let burst: Int
     private let windowMicroseconds: Int64
     private let window = NIOLockedValueBox(Window())

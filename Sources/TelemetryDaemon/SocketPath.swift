@@ -1,3 +1,4 @@
+import CSystemd
 #if canImport(Glibc)
 import Glibc
 #endif

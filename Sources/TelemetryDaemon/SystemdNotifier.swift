@@ -1,6 +1,10 @@
 import CSystemd
 
-/// Talks to the service manager through sd_notify(3): READY, STATUS, STOPPING (and, later, WATCHDOG).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Talks to the service manager through sd_notify(3): READY, STATUS, WATCHDOG, RELOADING, STOPPING.
 /// Without NOTIFY_SOCKET (started by hand) every call is a cheap no-op.
 struct SystemdNotifier: Sendable {
     func notify(_ state: String) {
@@ -10,4 +14,21 @@ struct SystemdNotifier: Sendable {
     func ready(status: String) { notify("READY=1\nSTATUS=\(status)") }
     func status(_ text: String) { notify("STATUS=\(text)") }
     func stopping(status: String) { notify("STOPPING=1\nSTATUS=\(status)") }
+    func watchdog() { notify("WATCHDOG=1") }
+
+    /// RELOADING=1 with the CLOCK_MONOTONIC time systemd uses to order it against the READY=1 that follows.
+    func reloading(status: String) {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let microseconds = Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
+        notify("RELOADING=1\nMONOTONIC_USEC=\(microseconds)\nSTATUS=\(status)")
+    }
+
+    /// The watchdog interval systemd expects pets within (WatchdogSec=), nil when it is off. The variables are
+    /// removed so nothing the daemon starts inherits them.
+    static func watchdogInterval() -> Double? {
+        var microseconds: UInt64 = 0
+        guard sd_watchdog_enabled(1, &microseconds) > 0, microseconds > 0 else { return nil }
+        return Double(microseconds) / 1_000_000
+    }
 }

@@ -64,8 +64,9 @@ public final class Forwarder: @unchecked Sendable {
     }
 
     private let store: TelemetryStore
-    private let settings: DeliverySettings
-    private let transport: HTTPTransport
+    // Forwarder-thread state; a reload hands new values over through `pendingReconfiguration`.
+    private var settings: DeliverySettings
+    private var transport: HTTPTransport
     private let logger: Logger
     private let now: @Sendable () -> Timestamp
     private let unitRandom: @Sendable () -> Double
@@ -78,6 +79,7 @@ public final class Forwarder: @unchecked Sendable {
     /// Each waiter with the number of batches dead-lettered when it asked, to report refusals since then.
     private var flushWaiters: [(deadLetteredBefore: Int, callback: @Sendable (FlushOutcome) -> Void)] = []
     private var published = DeliveryStatus()
+    private var pendingReconfiguration: (settings: DeliverySettings, transport: HTTPTransport?)?
 
     // Forwarder-thread state.
     private var working = DeliveryStatus()
@@ -90,6 +92,7 @@ public final class Forwarder: @unchecked Sendable {
                 unitRandom: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
         self.store = store
         self.settings = settings
+        self.appliedSettings = settings
         self.transport = transport
         self.logger = logger
         self.now = now
@@ -111,6 +114,32 @@ public final class Forwarder: @unchecked Sendable {
             return nil
         }, unmanaged.toOpaque())
         self.thread = thread
+    }
+
+    /// New delivery settings (a configuration reload): taken up between two batches, never in the middle of one,
+    /// so a batch keeps its documents and its Idempotency-Key. `transport` replaces the HTTP session when the
+    /// TLS files or timeouts changed. A waiting backoff ends: the next attempt uses the new settings at once.
+    public func reconfigure(_ settings: DeliverySettings, transport: HTTPTransport?) {
+        signal.withLock { pendingReconfiguration = (settings, transport) }
+        signal.poke()
+    }
+
+    /// The settings in force (for status and tests).
+    public var currentSettings: DeliverySettings {
+        signal.withLock { pendingReconfiguration?.settings ?? appliedSettings }
+    }
+    private var appliedSettings: DeliverySettings
+
+    private func applyPendingReconfiguration() {
+        guard let pending = signal.withLock({ () -> (settings: DeliverySettings, transport: HTTPTransport?)? in
+            defer { pendingReconfiguration = nil }
+            return pendingReconfiguration
+        }) else { return }
+        settings = pending.settings
+        if let transport = pending.transport { self.transport = transport }
+        signal.withLock { appliedSettings = pending.settings }
+        notBefore = 0
+        consecutiveFailures = 0
     }
 
     /// New documents were committed: re-check whether a batch is due.
@@ -144,6 +173,7 @@ public final class Forwarder: @unchecked Sendable {
             if !signal.withLock({ stopRequested || !flushWaiters.isEmpty }) {
                 signal.wait(seconds: wait)
             }
+            applyPendingReconfiguration()
             let (stopping, deadline, flushing) = signal.withLock { (stopRequested, stopDeadline, !flushWaiters.isEmpty) }
             if stopping {
                 _ = cycle(force: true, deadline: deadline)
@@ -215,7 +245,9 @@ public final class Forwarder: @unchecked Sendable {
                 }
                 if working.state == .outage, let since = working.outageSince {
                     logger.notice("delivery resumed after an outage of \(Int(stamp.seconds - since.seconds))s",
-                                  metadata: ["endpoint_host": "\(endpointHost)", "status": "\(status)"])
+                                  metadata: ["endpoint_host": "\(endpointHost)", "status": "\(status)",
+                                             "outage_seconds": "\(Int(stamp.seconds - since.seconds))",
+                                             JournalMessageID.metadataKey: "\(JournalMessageID.outageEnded)"])
                 }
                 working.state = .delivering
                 working.outageSince = nil
@@ -240,7 +272,8 @@ public final class Forwarder: @unchecked Sendable {
                 }
                 logger.error("the endpoint refused a batch with HTTP \(status); it is kept as a dead letter (see `telemetry deadletter list`)",
                              metadata: ["batch_id": "\(batch.id)", "documents": "\(batch.documents.count)",
-                                        "status": "\(status)", "response": "\(excerpt)", "endpoint_host": "\(endpointHost)"])
+                                        "http_status": "\(status)", "response": "\(excerpt)", "endpoint_host": "\(endpointHost)",
+                                        JournalMessageID.metadataKey: "\(JournalMessageID.batchDeadLettered)"])
                 working.batchesDeadLettered += 1
                 working.failedAttempts["http_\(status)", default: 0] += 1
                 publish()
@@ -249,6 +282,14 @@ public final class Forwarder: @unchecked Sendable {
                 try? store.recordAttempt(batchID: batch.id, at: stamp.microseconds, error: reason)
                 working.failedAttempts[kind, default: 0] += 1
                 working.lastError = reason
+                if working.state != .outage {
+                    // Each failed attempt before an outage is declared; during an outage only its start and end
+                    // are logged (the backoff bounds how often an attempt is made anyway).
+                    logger.warning("delivery attempt failed: \(reason)",
+                                   metadata: ["reason": "\(reason)", "kind": "\(kind)", "endpoint_host": "\(endpointHost)",
+                                              "batch_id": "\(batch.id)", "attempt": "\(attempt + 1)",
+                                              JournalMessageID.metadataKey: "\(JournalMessageID.deliveryFailed)"])
+                }
                 if attempt < settings.retryAttempts {
                     if working.state != .outage { working.state = .retrying }
                     let delay = max(RetryPolicy.backoff(attempt: attempt, baseSeconds: settings.baseBackoffSeconds,
@@ -271,9 +312,10 @@ public final class Forwarder: @unchecked Sendable {
                 notBefore = monotonicSeconds() + wait
                 if working.state != .outage {
                     working.outageSince = stamp
-                    logger.warning("delivery is failing; documents stay in the store and are retried",
-                                   metadata: ["reason": "\(reason)", "endpoint_host": "\(endpointHost)",
-                                              "retry_in_seconds": "\(Int(wait))", "batch_id": "\(batch.id)"])
+                    logger.error("delivery outage: \(reason); documents stay in the store and are retried",
+                                 metadata: ["reason": "\(reason)", "endpoint_host": "\(endpointHost)",
+                                            "retry_in_seconds": "\(Int(wait))", "batch_id": "\(batch.id)",
+                                            JournalMessageID.metadataKey: "\(JournalMessageID.outageBegan)"])
                 }
                 working.state = .outage
                 working.nextAttemptAt = Timestamp(microseconds: stamp.microseconds + Int64(wait * 1_000_000))

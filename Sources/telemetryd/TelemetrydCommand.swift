@@ -50,20 +50,13 @@ struct TelemetrydCommand: ParsableCommand {
         if let socket { flags["TELEMETRY_SOCKET"] = socket }
         if let stateDir { flags["TELEMETRY_STATE_DIR"] = stateDir }
 
-        var problems: [ConfigurationProblem] = []
-        var file: ConfigurationFile?
-        let path = config ?? Self.defaultConfigPath
-        switch ConfigurationLoader.readFile(at: path) {
-        case .success(let contents):
-            file = contents
-        case .failure(let problem):
-            if !(problem.isFileNotFound && config == nil) { problems.append(problem) }
-        }
-        let result = ConfigurationLoader.load(flags: flags, environment: Self.environment(), file: file)
-        problems.append(contentsOf: result.problems)
+        let source = ConfigurationSource(flags: flags, environment: Self.environment(),
+                                         filePath: config ?? Self.defaultConfigPath, filePathIsExplicit: config != nil)
+        let (result, file) = source.load()
+        var problems = result.problems
         if result.isValid {
             do {
-                _ = try Self.delivery(from: result.configuration)
+                _ = try DaemonSettings.delivery(from: result.configuration)
             } catch {
                 problems.append(ConfigurationProblem(severity: .error, key: nil, source: .environment, message: "\(error)"))
             }
@@ -89,105 +82,27 @@ struct TelemetrydCommand: ParsableCommand {
         }
 
         let configuration = result.configuration
+        let level = LogLevelControl(Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info)
+        let destination = LogDestination.resolve(configuration.logTarget)
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
-            return handler
+            DaemonLogHandler(label: label, destination: destination, level: level)
         }
         let logger = Logger(label: "telemetryd")
-        var settings = Self.settings(from: configuration)
+        var settings = DaemonSettings(configuration: configuration)
         do {
-            settings.delivery = try Self.delivery(from: configuration)
+            settings.delivery = try DaemonSettings.delivery(from: configuration)
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)
         }
-        let daemon = Daemon(settings: settings, logger: logger)
+        let reload = ReloadContext(source: source, configuration: configuration, file: file, logLevel: level)
+        let daemon = Daemon(settings: settings, logger: logger, reload: reload)
         do {
             try daemon.run()
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)
         }
-    }
-
-    static func settings(from configuration: DaemonConfiguration) -> DaemonSettings {
-        var settings = DaemonSettings(socketPath: configuration.socketPath, stateDirectory: configuration.stateDirectory)
-        settings.enabled = configuration.enabled
-        settings.endpoint = configuration.endpoint
-        settings.maxLineBytes = configuration.maxLineBytes
-        settings.executionTimeoutSeconds = configuration.executionTimeoutSeconds
-        settings.maxEventsPerExecution = configuration.maxEventsPerExecution
-        settings.commitIntervalMilliseconds = configuration.commitIntervalMilliseconds
-        settings.storeSync = StoreSyncMode(rawValue: configuration.storeSync.rawValue) ?? .full
-        settings.maxConnections = configuration.maxConnections
-        settings.retentionDays = configuration.retentionDays
-        settings.hostname = configuration.hostname
-        settings.spoolDirectory = configuration.spoolDirectory
-        settings.maxStoreBytes = configuration.spoolMaxMegabytes << 20
-        settings.shutdownTimeoutSeconds = Double(configuration.shutdownTimeoutSeconds)
-        settings.metricsListen = configuration.metricsListen
-        settings.metricLabelLimits = MetricLabelLimits(maxScripts: configuration.metricsMaxScripts,
-                                                       maxEnvironments: configuration.metricsMaxEnvironments,
-                                                       maxMetricNames: configuration.metricsMaxNames)
-        return settings
-    }
-
-    struct DeliverySetupError: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    /// Forwarding settings, or nil without TELEMETRY_ENDPOINT. Files named by the configuration must be readable
-    /// now: a typo should stop the start, not fail every delivery later.
-    static func delivery(from configuration: DaemonConfiguration) throws -> DeliverySettings? {
-        guard !configuration.endpoint.isEmpty else { return nil }
-        for (key, path) in [("TELEMETRY_CA_FILE", configuration.caFile), ("TELEMETRY_CLIENT_CERT", configuration.clientCertificate),
-                            ("TELEMETRY_CLIENT_KEY", configuration.clientKey), ("TELEMETRY_API_KEY_FILE", configuration.apiKeyFile)]
-        where !path.isEmpty && access(path, R_OK) != 0 {
-            throw DeliverySetupError(description: "\(key)=\(path) cannot be read: \(String(cString: strerror(errno))); fix the path or its permissions")
-        }
-        var apiKey = configuration.apiKey
-        if !configuration.apiKeyFile.isEmpty {
-            apiKey = try readSecret(configuration.apiKeyFile)
-        }
-        var delivery = DeliverySettings(endpoint: configuration.endpoint, http: HTTPSettings(
-            caFile: configuration.caFile.isEmpty ? nil : configuration.caFile,
-            clientCertificate: configuration.clientCertificate.isEmpty ? nil : configuration.clientCertificate,
-            clientKey: configuration.clientKey.isEmpty ? nil : configuration.clientKey,
-            connectTimeoutSeconds: Double(configuration.connectTimeoutSeconds),
-            requestTimeoutSeconds: Double(configuration.requestTimeoutSeconds),
-            userAgent: "telemetryd/\(telemetrydVersion)"))
-        delivery.format = PayloadFormat(rawValue: configuration.format.rawValue) ?? .json
-        delivery.compression = PayloadCompression(rawValue: configuration.compression.rawValue) ?? .gzip
-        delivery.apiKey = apiKey.isEmpty ? nil : apiKey
-        delivery.batchSize = configuration.batchSize
-        delivery.batchMaxBytes = configuration.batchMaxBytes
-        delivery.flushIntervalSeconds = Double(configuration.flushIntervalSeconds)
-        delivery.retryAttempts = configuration.retryAttempts
-        delivery.maxBackoffSeconds = Double(configuration.retryMaxBackoffSeconds)
-        return delivery
-    }
-
-    /// The API key file's content without surrounding whitespace; its content never appears in an error.
-    static func readSecret(_ path: String) throws -> String {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw DeliverySetupError(description: "TELEMETRY_API_KEY_FILE=\(path) cannot be opened: \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4_096)
-        while bytes.count < 65_536 {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count <= 0 { break }
-            bytes.append(contentsOf: buffer[..<count])
-        }
-        let text = String(decoding: bytes, as: UTF8.self)
-        let trimmed = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == " " || $0 == "\t" }).first.map(String.init) ?? ""
-        guard !trimmed.isEmpty else {
-            throw DeliverySetupError(description: "TELEMETRY_API_KEY_FILE=\(path) is empty")
-        }
-        return trimmed
     }
 
     static func environment() -> [String: String] {

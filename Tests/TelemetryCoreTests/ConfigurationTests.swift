@@ -46,6 +46,7 @@ struct ConfigurationKeyTableTests {
             "TELEMETRY_BATCH_MAX_BYTES", "TELEMETRY_FORMAT", "TELEMETRY_COMPRESSION", "TELEMETRY_CA_FILE",
             "TELEMETRY_CLIENT_CERT", "TELEMETRY_CLIENT_KEY", "TELEMETRY_CONNECT_TIMEOUT", "TELEMETRY_REQUEST_TIMEOUT",
             "TELEMETRY_RETRY_MAX_BACKOFF", "TELEMETRY_SHUTDOWN_TIMEOUT", "TELEMETRY_SPOOL_MAX_MB",
+            "TELEMETRY_LOG_TARGET", "TELEMETRY_JOURNAL_EVENTS",
             "TELEMETRY_METRICS_LISTEN", "TELEMETRY_METRICS_MAX_SCRIPTS", "TELEMETRY_METRICS_MAX_ENVIRONMENTS",
             "TELEMETRY_METRICS_MAX_NAMES",
         ]
@@ -286,6 +287,8 @@ struct ConfigurationValueTests {
         BadValue("TELEMETRY_RETENTION_DAYS", "30d", "write the number of days without a unit"),
         BadValue("TELEMETRY_LOG_LEVEL", "verbose", "must be one of trace, debug, info, notice, warning, error, critical"),
         BadValue("TELEMETRY_LOG_LEVEL", "warn", "(got \"warn\")"),
+        BadValue("TELEMETRY_LOG_TARGET", "syslog", "must be one of auto, journal, stderr (got \"syslog\")"),
+        BadValue("TELEMETRY_JOURNAL_EVENTS", "maybe", "must be true or false"),
         BadValue("TELEMETRY_HOSTNAME", "my host", "must not contain spaces"),
         BadValue("TELEMETRY_BATCH_MAX_BYTES", "1023", "must be an integer between 1024 and 67108864"),
         BadValue("TELEMETRY_FORMAT", "protobuf", "must be one of json, otlp (got \"protobuf\")"),

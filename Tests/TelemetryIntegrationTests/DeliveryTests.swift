@@ -800,4 +800,47 @@ struct DeliveryTests {
             #expect(try arrivalOrder(receiver.dataRequests().filter { $0.action == "normal" }) == sent)
         }
     }
+
+    @Test("SIGHUP with a new endpoint and API key: the next batch goes to the new receiver with the new key, at once, with no restart and nothing lost")
+    func reloadSwitchesEndpoint() async throws {
+        let first = try await ReceiverProcess()
+        let second = try await ReceiverProcess()
+        defer {
+            first.stop()
+            second.stop()
+        }
+        let dir = try TempDir("dl-rel")
+        let notify = try NotifySocket(path: dir.file("notify.sock"))
+        // The endpoint lives in the file (reloadable); the rest stays in the environment.
+        var environment = deliveryEnvironment(first)
+        environment["TELEMETRY_ENDPOINT"] = nil
+        environment["TELEMETRY_CA_FILE"] = nil
+        environment["NOTIFY_SOCKET"] = notify.path
+        let daemon = try DaemonProcess(dir: dir, environment: environment)
+        defer {
+            daemon.forceStop()
+            dir.remove()
+        }
+        _ = try dir.write("telemetryd.conf", "TELEMETRY_ENDPOINT=\(first.url())\nTELEMETRY_CA_FILE=\(first.caFile)\nTELEMETRY_API_KEY=old-key\n", mode: 0o640)
+        try await daemon.start()
+        let before = freshIDs(2)
+        try await storeExecutions(daemon, before, script: "reload.sh")
+        try await flushUntilDelivered(daemon)
+        #expect(try first.dataRequests().flatMap { try $0.executionIDs() }.sorted() == before.sorted())
+
+        _ = try dir.write("telemetryd.conf", "TELEMETRY_ENDPOINT=\(second.url())\nTELEMETRY_CA_FILE=\(second.caFile)\nTELEMETRY_API_KEY=new-key\n", mode: 0o640)
+        daemon.signal(SIGHUP)
+        let reloaded = await notify.waitFor(timeout: 10) { $0.contains("READY=1") && notify.messages.contains { $0.contains("RELOADING=1") } }
+        #expect(reloaded != nil, "\(notify.messages)\n\(daemon.stderr)")
+        #expect(daemon.stderr.contains("applied TELEMETRY_ENDPOINT, TELEMETRY_API_KEY, TELEMETRY_CA_FILE"), "\(daemon.stderr)")
+
+        let after = freshIDs(2)
+        try await storeExecutions(daemon, after, script: "reload.sh")
+        try await flushUntilDelivered(daemon)
+        let moved = try second.dataRequests()
+        #expect(try moved.flatMap { try $0.executionIDs() }.sorted() == after.sorted(), "\(moved.map(\.bodyText))")
+        #expect(moved.allSatisfy { $0.headers["authorization"] == "Bearer new-key" })
+        #expect(try first.dataRequests().count == 1, "nothing more went to the old endpoint")
+        #expect(daemon.pid > 0 && daemon.starts == 1, "no restart")
+    }
 }
