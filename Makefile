@@ -1,7 +1,8 @@
 # telemetryd — build, test, demo, benchmark and install.
 #
 #   make            release build of telemetryd and telemetry
-#   make test       unit and integration tests (installs missing Debian packages first)
+#   make test       unit and integration tests, the alerting rules' tests and a real Prometheus scraping
+#                   the daemon (installs missing Debian packages first)
 #   make demo       run the product end to end on its embedded local store, no root or systemd needed
 #   make bench      benchmarks with their targets, side by side (prints a table)
 #   make install    PREFIX=/usr/local DESTDIR= : binaries, bash library, units, config
@@ -24,7 +25,7 @@ RELEASE_FLAGS = -c release --static-swift-stdlib
 RELEASE_BIN  = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/null)
 
 DEBIAN_PACKAGES = libsqlite3-dev libsystemd-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev sqlite3 util-linux \
-                  bsdutils python3 openssl bats shellcheck
+                  bsdutils python3 openssl bats shellcheck prometheus
 # Python packages the tests use: the official OTLP protobuf definitions (to validate what we send) and zstd
 # (the test receiver decodes zstd bodies).
 PYTHON_PACKAGES = opentelemetry-proto protobuf zstandard
@@ -67,6 +68,10 @@ test: deps
 	$(SWIFT) test $(SWIFT_FLAGS)
 	shellcheck share/telemetry/utils.sh
 	TELEMETRY_BIN=$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path) bats tests/bash
+	promtool check rules config/prometheus/alerting.yml
+	promtool test rules config/prometheus/alerting_test.yml
+	promtool check config --syntax-only config/prometheus/prometheus.yml
+	TELEMETRY_BIN=$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path) bats tests/prometheus
 	$(MAKE) --no-print-directory test-systemd
 
 demo: deps build

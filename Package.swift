@@ -8,7 +8,10 @@ import PackageDescription
 ///   TelemetryStore  – the durable SQLite store (journal of accepted lines + completed documents).
 ///   TelemetryDelivery – forwarding to TELEMETRY_ENDPOINT: libcurl session, compression, batching and retry
 ///                     policy, OTLP mapping.
-///   TelemetryDaemon – the I/O edge: NIO socket server, ingest writer thread, control requests, sd_notify.
+///   TelemetryMetrics – Prometheus metrics (swift-prometheus): script metrics aggregated over completed executions,
+///                     the daemon's self-metrics, label caps, the text exposition. No I/O.
+///   TelemetryDaemon – the I/O edge: NIO socket server, ingest writer thread, control requests, sd_notify,
+///                     the HTTP listener for /metrics, /healthz and /readyz.
 ///   TelemetryClient – the client side of the socket, shared by the `telemetry` commands.
 let package = Package(
     name: "telemetryd",
@@ -21,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
@@ -40,10 +44,15 @@ let package = Package(
             "CCurl", "CZlib", "CZstd", "TelemetryWire", "TelemetryCore", "TelemetryStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "TelemetryMetrics", dependencies: [
+            "TelemetryWire", "TelemetryCore", "TelemetryDelivery",
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .target(name: "TelemetryDaemon", dependencies: [
-            "TelemetryWire", "TelemetryCore", "TelemetryStore", "TelemetryDelivery", "CSystemd",
+            "TelemetryWire", "TelemetryCore", "TelemetryStore", "TelemetryDelivery", "TelemetryMetrics", "CSystemd",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -63,6 +72,9 @@ let package = Package(
             "TelemetryDelivery", "TelemetryWire", "TelemetryCore", "TelemetryStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "TelemetryMetricsTests", dependencies: [
+            "TelemetryMetrics", "TelemetryCore", "TelemetryDelivery",
+        ], exclude: ["Golden"]),
         .testTarget(name: "TelemetryDaemonTests", dependencies: [
             "TelemetryDaemon", "TelemetryStore", "TelemetryCore", "TelemetryWire",
             .product(name: "NIOCore", package: "swift-nio"),

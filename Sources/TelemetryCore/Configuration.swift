@@ -123,6 +123,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// TELEMETRY_JOURNAL_EVENTS: also log every completed script execution as one structured entry.
     public var journalEvents = false
 
+    // Metrics
+    /// TELEMETRY_METRICS_LISTEN: address of the Prometheus listener (/metrics, /healthz, /readyz), or off.
+    public var metricsListen: MetricsListen
+    /// TELEMETRY_METRICS_MAX_SCRIPTS / _MAX_ENVIRONMENTS / _MAX_NAMES: label caps of the script metrics.
+    public var metricsMaxScripts: Int
+    public var metricsMaxEnvironments: Int
+    public var metricsMaxNames: Int
+
     public static let defaults = DaemonConfiguration(
         enabled: true,
         hostname: "",
@@ -153,7 +161,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         spoolMaxMegabytes: 1024,
         shutdownTimeoutSeconds: 10,
         retryAttempts: 3,
-        logLevel: .info
+        logLevel: .info,
+        metricsListen: .address(host: "127.0.0.1", port: 9469),
+        metricsMaxScripts: 100,
+        metricsMaxEnvironments: 10,
+        metricsMaxNames: 500
     )
 
     public var flushInterval: Duration { .seconds(flushIntervalSeconds) }
@@ -224,7 +236,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
 public struct ConfigurationKey: Sendable, CustomStringConvertible {
     /// Sections of the documented file and the docs.
     public enum Group: String, Sendable, CaseIterable {
-        case intake, store, delivery, privacy, logging, client
+        case intake, store, delivery, metrics, privacy, logging, client
 
         public var title: String {
             switch self {
@@ -232,6 +244,7 @@ public struct ConfigurationKey: Sendable, CustomStringConvertible {
             case .intake: "Intake: the socket scripts write to"
             case .store: "Store: the local SQLite database"
             case .delivery: "Delivery: forwarding documents over HTTPS"
+            case .metrics: "Metrics: the Prometheus endpoint (docs/metrics.md)"
             case .logging: "Logging"
             case .client: "Clients: read by the telemetry client and the bash library, ignored by the daemon"
             }
@@ -443,6 +456,29 @@ private let configurationKeyTable: [ConfigurationKey] = [
     boolKey(
         "TELEMETRY_JOURNAL_EVENTS", \.journalEvents, group: .logging,
         summary: "Also log every completed script execution as one structured entry (journalctl TELEMETRY_SCRIPT=NAME finds the runs of a script)."),
+
+    // Metrics
+    ConfigurationKey(
+        name: "TELEMETRY_METRICS_LISTEN", defaultValue: MetricsListen.defaultText,
+        summary: "Address of the HTTP listener serving /metrics (Prometheus), /healthz and /readyz; off disables it. Port 0 picks a free port (logged at start).",
+        valueSyntax: "off, or ADDRESS:PORT with an IPv4 address, [IPv6] address or localhost", group: .metrics,
+        isSecret: false,
+        parse: { value, configuration in
+            switch MetricsListen.parse(value) {
+            case .success(let listen): configuration.metricsListen = listen; return nil
+            case .failure(let error): return error.message
+            }
+        },
+        renderValue: { $0.metricsListen.description }),
+    intKey(
+        "TELEMETRY_METRICS_MAX_SCRIPTS", \.metricsMaxScripts, 1...100_000, group: .metrics,
+        summary: "Distinct script names that get their own script_* series; later ones are folded into script=\"other\" and counted."),
+    intKey(
+        "TELEMETRY_METRICS_MAX_ENVIRONMENTS", \.metricsMaxEnvironments, 1...10_000, group: .metrics,
+        summary: "Distinct environments that get their own script_* series; later ones are folded into environment=\"other\"."),
+    intKey(
+        "TELEMETRY_METRICS_MAX_NAMES", \.metricsMaxNames, 0...1_000_000, group: .metrics,
+        summary: "Distinct (script, metric name) pairs exported as script_metric series; later ones are folded into name=\"other\"."),
 
     // Client-only keys: accepted so that one file serves the daemon and the clients.
     clientKey(

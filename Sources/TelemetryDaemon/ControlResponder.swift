@@ -26,7 +26,7 @@ final class ControlResponder: @unchecked Sendable {
     private let identity: Identity
     private let writer: IngestWriter
     private let counters: DaemonCounters
-    private let reader: StoreReader
+    let reader: StoreReader
     private let threadPool: NIOThreadPool
     private let forwarder: Forwarder?
     private let delivery: DeliverySettings?

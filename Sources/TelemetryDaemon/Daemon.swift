@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import TelemetryCore
 import TelemetryDelivery
+import TelemetryMetrics
 import TelemetryStore
 import TelemetryWire
 
@@ -40,6 +41,9 @@ public struct DaemonSettings: Sendable {
     public var shutdownGraceMilliseconds: Int = 2_000
     /// Log each completed execution as one structured entry (TELEMETRY_JOURNAL_EVENTS).
     public var journalEvents = false
+    /// The Prometheus listener (TELEMETRY_METRICS_LISTEN) and the caps on script label values.
+    public var metricsListen: MetricsListen = .off
+    public var metricLabelLimits = MetricLabelLimits()
 
     public init(socketPath: String, stateDirectory: String) {
         self.socketPath = socketPath
@@ -151,9 +155,19 @@ public final class Daemon: @unchecked Sendable {
             }
             writer.onDocumentsCommitted = { [forwarder] in forwarder?.documentsStored() }
         }
+        // Metrics see executions as their documents commit (docs/metrics.md).
+        let metricsExporter = settings.metricsListen == .off ? nil
+            : MetricsExporter(version: Self.version, limits: settings.metricLabelLimits)
+        if let metricsExporter {
+            forwarder?.onDelivered = { metricsExporter.observeDelivery(seconds: $0) }
+        }
         let live = self.live
         let executionLogger = logger
         writer.onExecutionsCompleted = { executions in
+            if let metricsExporter {
+                let committedAt = Timestamp.now()
+                metricsExporter.record(executions.map { ExecutionOutcome($0, completedAt: committedAt) })
+            }
             guard live.withLockedValue({ $0.journalEvents }) else { return }
             for execution in executions { Self.logCompleted(execution, logger: executionLogger) }
         }
@@ -185,11 +199,20 @@ public final class Daemon: @unchecked Sendable {
             writer: writer, counters: counters, reader: reader, threadPool: threadPool,
             forwarder: forwarder, delivery: settings.delivery)
         let rejectLog = RejectLog(logger: logger)
+        let metrics = metricsExporter.map { [forwarder] exporter in
+            MetricsService(exporter: exporter,
+                           settings: .init(collectionEnabled: settings.enabled, storeLimitBytes: settings.maxStoreBytes,
+                                           retentionSeconds: settings.retentionDays * 86_400),
+                           counters: counters, reader: control.reader, threadPool: threadPool,
+                           deliveryStatus: { forwarder?.status }, logger: logger)
+        }
+        var metricsChannel: Channel?
 
         let server: Channel
         var listening = settings.socketPath
         var socketActivated = false
         do {
+            metricsChannel = try metrics?.bind(settings.metricsListen, group: group)
             // Bind without accepting: spooled lines were written before anything that arrives on the socket
             // from now on, so they go first; clients wait in the backlog meanwhile.
             let bootstrap = makeBootstrap(group: group, writer: writer, control: control, rejectLog: rejectLog)
@@ -216,7 +239,7 @@ public final class Daemon: @unchecked Sendable {
             try? spoolPool.syncShutdownGracefully()
             try? threadPool.syncShutdownGracefully()
             try? group.syncShutdownGracefully()
-            throw DaemonStartError(description: "cannot listen on \(settings.socketPath): \(error)")
+            throw error as? DaemonStartError ?? DaemonStartError(description: "cannot listen on \(settings.socketPath): \(error)")
         }
 
         if let forwarder { forwarderStatus = { forwarder.status } }
@@ -226,11 +249,13 @@ public final class Daemon: @unchecked Sendable {
                       metadata: ["socket": "\(listening)", "state_dir": "\(settings.stateDirectory)",
                                  "store": "\(store.path)", "open_executions": "\(recovery.reopened)",
                                  "socket_activated": "\(socketActivated)",
+                                 "metrics": "\(metricsChannel?.localAddress.map { "http://\($0.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? ""):\($0.port ?? 0)/metrics" } ?? "off")",
                                  "forwarding": "\(settings.delivery.map { "to \(EndpointURL.host(of: $0.endpoint) ?? "")" } ?? "off (local store only)")",
                                  JournalMessageID.metadataKey: "\(JournalMessageID.started)"])
         if !settings.enabled {
             logger.warning("TELEMETRY_ENABLED=false: collection is switched off on this host; lines are read, counted as disabled and discarded")
         }
+        metrics?.setPhase(.ready)
         notifier.ready(status: statusLine())
         var watchdog: Watchdog?
         if let interval = SystemdNotifier.watchdogInterval() {
@@ -261,12 +286,14 @@ public final class Daemon: @unchecked Sendable {
         shutdown.lock(whenValue: true)
         shutdown.unlock()
 
+        metrics?.setPhase(.stopping)
         logger.notice("shutting down: reading what clients already sent, then closing connections and committing")
         notifier.stopping(status: "stopping: committing \(counters.snapshot.openExecutions) open executions")
         statusTask.cancel()
         spoolTask.cancel()
         watchdog?.stop()
         drainConnections(server: server)
+        try? metricsChannel?.close().wait()
         try? spoolPool.syncShutdownGracefully()
         writer.stop()
         if let forwarder {

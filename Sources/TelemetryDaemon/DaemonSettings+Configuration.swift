@@ -24,6 +24,10 @@ extension DaemonSettings {
         self.maxStoreBytes = configuration.spoolMaxMegabytes << 20
         self.shutdownTimeoutSeconds = Double(configuration.shutdownTimeoutSeconds)
         self.journalEvents = configuration.journalEvents
+        self.metricsListen = configuration.metricsListen
+        self.metricLabelLimits = MetricLabelLimits(maxScripts: configuration.metricsMaxScripts,
+                                                   maxEnvironments: configuration.metricsMaxEnvironments,
+                                                   maxMetricNames: configuration.metricsMaxNames)
     }
 
     public struct DeliverySetupError: Error, CustomStringConvertible {

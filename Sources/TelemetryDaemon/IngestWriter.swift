@@ -472,6 +472,7 @@ final class IngestWriter: @unchecked Sendable {
             $0.linesAccepted += accepted
             if closedLate > 0 { $0.rejected[.executionClosed, default: 0] += closedLate }
             $0.openExecutions = openCount
+            $0.writerAliveAt = nowStamp
             $0.documentsStored += committedDocuments
             $0.eventsDropped += dropped
             if needsCommit {

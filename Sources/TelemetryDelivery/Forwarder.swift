@@ -101,6 +101,10 @@ public final class Forwarder: @unchecked Sendable {
 
     public var status: DeliveryStatus { signal.withLock { published } }
 
+    /// Told, on the forwarder thread, how many seconds each delivered request took (the metrics' latency
+    /// histogram). Set it before `start()`.
+    public var onDelivered: (@Sendable (_ seconds: Double) -> Void)?
+
     public func start() {
         let unmanaged = Unmanaged.passRetained(self)
         var thread = pthread_t()
@@ -252,10 +256,12 @@ public final class Forwarder: @unchecked Sendable {
                 working.lastError = nil
                 working.batchesDelivered += 1
                 working.documentsDelivered += batch.documents.count
-                working.lastLatencySeconds = monotonicSeconds() - startedAt
+                let latency = monotonicSeconds() - startedAt
+                working.lastLatencySeconds = latency
                 consecutiveFailures = 0
                 notBefore = 0
                 publish()
+                onDelivered?(latency)
                 return .delivered
             case .refused(let status, let excerpt):
                 do {

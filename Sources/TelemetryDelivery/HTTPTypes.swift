@@ -83,7 +83,7 @@ public struct HTTPResponse: Sendable {
 
 /// No HTTP answer: what went wrong, precisely enough for `telemetry test-connection` to say what to fix.
 public struct HTTPFailure: Error, Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
         /// The host name did not resolve (or the proxy's).
         case nameResolution = "name_resolution"
         /// TCP connect refused, unreachable or timed out.

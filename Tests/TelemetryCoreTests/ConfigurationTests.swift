@@ -47,6 +47,8 @@ struct ConfigurationKeyTableTests {
             "TELEMETRY_CLIENT_CERT", "TELEMETRY_CLIENT_KEY", "TELEMETRY_CONNECT_TIMEOUT", "TELEMETRY_REQUEST_TIMEOUT",
             "TELEMETRY_RETRY_MAX_BACKOFF", "TELEMETRY_SHUTDOWN_TIMEOUT", "TELEMETRY_SPOOL_MAX_MB",
             "TELEMETRY_LOG_TARGET", "TELEMETRY_JOURNAL_EVENTS",
+            "TELEMETRY_METRICS_LISTEN", "TELEMETRY_METRICS_MAX_SCRIPTS", "TELEMETRY_METRICS_MAX_ENVIRONMENTS",
+            "TELEMETRY_METRICS_MAX_NAMES",
         ]
         let clientKeys: Set = [
             "TELEMETRY_ENVIRONMENT", "TELEMETRY_QUIET", "TELEMETRY_DEBUG", "TELEMETRY_CLIENT", "TELEMETRY_FLUSH_TIMEOUT",
@@ -192,6 +194,11 @@ struct ConfigurationValueTests {
         ("TELEMETRY_SOCKET", "/" + String(repeating: "s", count: 106)),
         ("TELEMETRY_API_KEY", "sk_live_abc-DEF.123"), ("TELEMETRY_API_KEY_FILE", ""),
         ("TELEMETRY_HOSTNAME", ""), ("TELEMETRY_HOSTNAME", "host-01.example.com"),
+        ("TELEMETRY_METRICS_LISTEN", "off"), ("TELEMETRY_METRICS_LISTEN", "127.0.0.1:9469"),
+        ("TELEMETRY_METRICS_LISTEN", "0.0.0.0:0"), ("TELEMETRY_METRICS_LISTEN", "localhost:65535"),
+        ("TELEMETRY_METRICS_LISTEN", "[::1]:9469"), ("TELEMETRY_METRICS_LISTEN", "[fe80::1]:80"),
+        ("TELEMETRY_METRICS_MAX_SCRIPTS", "1"), ("TELEMETRY_METRICS_MAX_SCRIPTS", "100000"),
+        ("TELEMETRY_METRICS_MAX_ENVIRONMENTS", "10000"), ("TELEMETRY_METRICS_MAX_NAMES", "0"),
     ])
     func acceptedValues(key: String, value: String) {
         let result = loadFile(fileWithAssignment(key, value))
@@ -295,6 +302,16 @@ struct ConfigurationValueTests {
         BadValue("TELEMETRY_SHUTDOWN_TIMEOUT", "301", "between 1 and 300"),
         BadValue("TELEMETRY_SPOOL_MAX_MB", "-1", "must be an integer between 0 and 1048576"),
         BadValue("TELEMETRY_HOSTNAME", String(repeating: "h", count: 254), "at most 253 bytes"),
+        BadValue("TELEMETRY_METRICS_LISTEN", "9469", "must be off or ADDRESS:PORT"),
+        BadValue("TELEMETRY_METRICS_LISTEN", "metrics.example.com:9469", "host names other than localhost are not resolved"),
+        BadValue("TELEMETRY_METRICS_LISTEN", "::1:9469", "put an IPv6 address in brackets"),
+        BadValue("TELEMETRY_METRICS_LISTEN", "127.0.0.1:65536", "invalid port \"65536\""),
+        BadValue("TELEMETRY_METRICS_LISTEN", "256.0.0.1:9469", "(got \"256.0.0.1:9469\")"),
+        BadValue("TELEMETRY_METRICS_LISTEN", "[::1:9469", "must be off or ADDRESS:PORT"),
+        BadValue("TELEMETRY_METRICS_LISTEN", "disabled", "must be off"),
+        BadValue("TELEMETRY_METRICS_MAX_SCRIPTS", "0", "must be an integer between 1 and 100000"),
+        BadValue("TELEMETRY_METRICS_MAX_ENVIRONMENTS", "many", "must be an integer between 1 and 10000"),
+        BadValue("TELEMETRY_METRICS_MAX_NAMES", "-5", "must be an integer between 0 and 1000000"),
     ]
 
     @Test("the bad-value table covers every daemon key")

@@ -120,13 +120,15 @@ let missingSpoolDirectory: String = {
 }()
 
 /// The environment of every child: ours without TELEMETRY_* or systemd variables, with TELEMETRY_SPOOL_DIR
-/// pointing nowhere, plus `overrides`.
+/// pointing nowhere and no metrics listener (daemons run side by side; the metrics tests set one), plus
+/// `overrides`.
 func childEnvironment(_ overrides: [String: String] = [:]) -> [String: String] {
     let dropped: Set<String> = ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"]
     var environment = ProcessInfo.processInfo.environment.filter {
         !$0.key.hasPrefix("TELEMETRY_") && !dropped.contains($0.key)
     }
     environment["TELEMETRY_SPOOL_DIR"] = missingSpoolDirectory
+    environment["TELEMETRY_METRICS_LISTEN"] = "off"
     environment.merge(overrides) { $1 }
     return environment
 }

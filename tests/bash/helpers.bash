@@ -21,7 +21,9 @@ telemetry_test_bin() {
 start_daemon() {
     local dir=$1 i
     mkdir -p "$dir/state"
-    "$BIN/telemetryd" --socket "$dir/s.sock" --state-dir "$dir/state" >"$dir/daemon.log" 2>&1 &
+    # No metrics listener unless a test asks for one: test daemons run side by side.
+    TELEMETRY_METRICS_LISTEN=${TELEMETRY_METRICS_LISTEN:-off} \
+        "$BIN/telemetryd" --socket "$dir/s.sock" --state-dir "$dir/state" >"$dir/daemon.log" 2>&1 &
     DAEMON_PID=$!
     for ((i = 0; i < 200; i++)); do
         if TELEMETRY_SOCKET=$dir/s.sock "$BIN/telemetry" status >/dev/null 2>&1; then return 0; fi
