@@ -151,7 +151,7 @@ receiver_control() { python3 -c 'import http.client,sys; c=http.client.HTTPConne
 # ---- daemon -----------------------------------------------------------------------------------------
 : >"$STATE/telemetryd.conf"   # empty: the product's defaults, and no /etc/telemetryd/telemetryd.conf
 say "starting telemetryd (fresh state dir, endpoint https://127.0.0.1:$PORT/v1/executions)"
-env -i PATH="$PATH" HOME="${HOME:-/root}" TELEMETRY_SPOOL_DIR="$STATE/spool" \
+env -i PATH="$PATH" HOME="${HOME:-/root}" TELEMETRY_SPOOL_DIR="$STATE/spool" TELEMETRY_METRICS_LISTEN=127.0.0.1:0 \
   TELEMETRY_ENDPOINT="https://127.0.0.1:$PORT/v1/executions" TELEMETRY_CA_FILE="$STATE/receiver/ca.pem" \
   TELEMETRY_COMPRESSION=gzip TELEMETRY_BATCH_SIZE=100 TELEMETRY_FLUSH_INTERVAL=1 TELEMETRY_RETRY_MAX_BACKOFF=300 \
   "$BIN/telemetryd" --config "$STATE/telemetryd.conf" --socket "$SOCKET" --state-dir "$STATE/state" \

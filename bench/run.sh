@@ -148,7 +148,8 @@ start_daemon() {   # start_daemon NAME -> DAEMON_PID, DAEMON_SOCKET
   local name=$1
   DAEMON_SOCKET="$SOCKETS/$name.sock"
   DAEMON_SPOOL="$STATE/spool-$name"
-  env -i PATH="$PATH" HOME="${HOME:-/root}" TELEMETRY_SPOOL_DIR="$DAEMON_SPOOL" \
+  # The metrics listener is on, as by default, on a free port (benchmarks must not collide with a daemon).
+  env -i PATH="$PATH" HOME="${HOME:-/root}" TELEMETRY_SPOOL_DIR="$DAEMON_SPOOL" TELEMETRY_METRICS_LISTEN=127.0.0.1:0 \
     "$BIN/telemetryd" --config "$STATE/telemetryd.conf" --socket "$DAEMON_SOCKET" \
     --state-dir "$STATE/$name" >"$STATE/$name.log" 2>&1 &
   DAEMON_PID=$!

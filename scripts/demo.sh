@@ -85,7 +85,10 @@ trap on_exit EXIT
 # ---- start the daemon -------------------------------------------------------------------------------
 
 section "start telemetryd (socket $socket, store $state/state)"
-"$bin/telemetryd" --config "$state/telemetryd.conf" --socket "$socket" --state-dir "$state/state" >"$log" 2>&1 &
+# Metrics on a free loopback port (the log's ready line shows it), so the demo never collides with a
+# telemetryd already running on this host.
+TELEMETRY_METRICS_LISTEN=127.0.0.1:0 \
+    "$bin/telemetryd" --config "$state/telemetryd.conf" --socket "$socket" --state-dir "$state/state" >"$log" 2>&1 &
 daemon_pid=$!
 ready=0
 for ((attempt = 0; attempt < 100; attempt++)); do  # up to ~10 s

@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$dir/state" "$dir/spool"
-"$bin/telemetryd" --socket "$dir/s.sock" --state-dir "$dir/state" >"$dir/daemon.log" 2>&1 &
+TELEMETRY_METRICS_LISTEN=127.0.0.1:0 "$bin/telemetryd" --socket "$dir/s.sock" --state-dir "$dir/state" >"$dir/daemon.log" 2>&1 &
 daemon=$!
 export TELEMETRY_SOCKET=$dir/s.sock TELEMETRY_SPOOL_DIR=$dir/spool TELEMETRY_CLIENT=$bin/telemetry
 for ((i = 0; i < 200; i++)); do
