@@ -373,6 +373,16 @@ hard_bad=""
 [ -z "$hard_bad" ] && pass "daemon runs as telemetryd (+group telemetry), NoNewPrivs, seccomp filter (SystemCallFilter, MemoryDenyWriteExecute), no capabilities" \
     || fail "process $PID is not confined as the unit says:$hard_bad"
 [ "$(show telemetryd.service MemoryDenyWriteExecute)" = yes ] || fail "MemoryDenyWriteExecute is not on"
+# The metrics listener (TELEMETRY_METRICS_LISTEN, default 127.0.0.1:9469): TCP on loopback, inside the unit.
+readyz_first=$(cexec curl -sS --max-time 5 http://127.0.0.1:9469/readyz 2>&1 || true)
+is_readyz_ready() { [ "$(cexec curl -sS --max-time 5 http://127.0.0.1:9469/readyz 2>/dev/null)" = ready ]; }
+if out=$(cexec curl -sS --max-time 5 http://127.0.0.1:9469/metrics 2>&1) && grep '^telemetryd_build_info' <<<"$out" >/dev/null \
+   && wait_for 5 is_readyz_ready; then
+    pass "metrics listener on 127.0.0.1:9469 serves /metrics and /readyz from the hardened unit"
+    [ "$readyz_first" = ready ] || log "NOTE: right after READY=1, /readyz answered '${readyz_first//$'\n'/ }'"
+else
+    printf '%s\n' "$out" | head -n 5 | indent; fail "metrics listener: no telemetryd_build_info on /metrics, or /readyz not ready within 5 s"
+fi
 # There is no /etc/telemetryd/api-key yet: the unit must start anyway, with SetCredential='s fallback.
 cred=$(cexec od -An -c /run/credentials/telemetryd.service/api-key 2>&1 | tr -s ' ' || true)
 [ "$cred" = " \n" ] && pass "without /etc/telemetryd/api-key the unit starts; the api-key credential is the empty fallback" \
