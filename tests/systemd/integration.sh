@@ -52,7 +52,7 @@ skip() {
 [ "$(id -u)" = 0 ] || skip "needs root (systemd-nspawn); run as root"
 command -v systemd-nspawn >/dev/null || skip "systemd-nspawn is not installed (as root, make deps installs systemd-container)"
 [ -x /usr/lib/systemd/systemd ] || skip "/usr/lib/systemd/systemd is missing (package systemd)"
-for tool in nsenter python3 sqlite3 setpriv; do
+for tool in nsenter python3 sqlite3 setpriv timeout; do
     command -v "$tool" >/dev/null || skip "$tool is missing"
 done
 cgroup_roots() {  # the cgroup2 mount and the v1 name=systemd one, where present
@@ -144,9 +144,10 @@ done
 NSPAWN_PID=$!
 
 leader_pid() {  # the container's PID 1: the child of nspawn whose innermost NSpid is 1
-    local c
-    for c in $(pgrep -P "$NSPAWN_PID" 2>/dev/null); do
-        awk '/^NSpid:/ && NF >= 3 && $NF == 1 {f = 1} END {exit !f}' "/proc/$c/status" 2>/dev/null && { echo "$c"; return 0; }
+    local f
+    for f in /proc/[0-9]*/status; do
+        awk -v p="$NSPAWN_PID" '$1 == "PPid:" && $2 == p {c = 1} /^NSpid:/ && NF >= 3 && $NF == 1 {n = 1} END {exit !(c && n)}' \
+            "$f" 2>/dev/null && { f=${f#/proc/}; echo "${f%/status}"; return 0; }
     done
     return 1
 }
@@ -374,9 +375,15 @@ hard_bad=""
     || fail "process $PID is not confined as the unit says:$hard_bad"
 [ "$(show telemetryd.service MemoryDenyWriteExecute)" = yes ] || fail "MemoryDenyWriteExecute is not on"
 # The metrics listener (TELEMETRY_METRICS_LISTEN, default 127.0.0.1:9469): TCP on loopback, inside the unit.
-readyz_first=$(cexec curl -sS --max-time 5 http://127.0.0.1:9469/readyz 2>&1 || true)
-is_readyz_ready() { [ "$(cexec curl -sS --max-time 5 http://127.0.0.1:9469/readyz 2>/dev/null)" = ready ]; }
-if out=$(cexec curl -sS --max-time 5 http://127.0.0.1:9469/metrics 2>&1) && grep '^telemetryd_build_info' <<<"$out" >/dev/null \
+http_get() {  # the body, whatever the status (python3: curl is not a dependency)
+    cexec python3 -c 'import sys, urllib.request as u, urllib.error as e
+try: r = u.urlopen(sys.argv[1], timeout=5)
+except e.HTTPError as x: r = x
+sys.stdout.write(r.read().decode())' "$1"
+}
+readyz_first=$(http_get http://127.0.0.1:9469/readyz 2>&1 || true)
+is_readyz_ready() { [ "$(http_get http://127.0.0.1:9469/readyz 2>/dev/null)" = ready ]; }
+if out=$(http_get http://127.0.0.1:9469/metrics 2>&1) && grep '^telemetryd_build_info' <<<"$out" >/dev/null \
    && wait_for 5 is_readyz_ready; then
     pass "metrics listener on 127.0.0.1:9469 serves /metrics and /readyz from the hardened unit"
     [ "$readyz_first" = ready ] || log "NOTE: right after READY=1, /readyz answered '${readyz_first//$'\n'/ }'"
