@@ -439,7 +439,8 @@ _telemetry_sample() {
     return 0
 }
 
-# Memory in KiB: the larger of the shell's peak RSS and the children's estimate.
+# Memory in KiB: the larger of the shell's peak RSS and the children's estimate. With an argument,
+# the /proc/PID/stat figures read just before are used instead of reading the file again.
 _telemetry_memory_kb() {
     local text='' peak=0 grown
     read -r -d '' text <"/proc/$$/status" || :
@@ -449,7 +450,7 @@ _telemetry_memory_kb() {
         peak=${peak//[!0-9]/}
     fi
     peak=$((10#0$peak))
-    if _telemetry_read_stat; then
+    if [[ -n ${1-} ]] || _telemetry_read_stat; then
         grown=$(((_telemetry_s_cflt - _telemetry_cflt) * 4))
         if ((grown > peak)); then peak=$grown; fi
     fi
@@ -481,6 +482,18 @@ _telemetry_net_bytes() {
     set -f
     local IFS=$' \t\n'
     read -r -d '' text <"/proc/$$/net/dev" || :
+    # Fast path: two header lines of 4 and 16 words, then per interface its name and 16 counters
+    # ("eth0:" may touch its first counter, hence ':' becomes a blank).
+    # shellcheck disable=SC2206
+    f=(${text//:/ })
+    if ((${#f[@]} >= 20 && (${#f[@]} - 20) % 17 == 0)) && [[ ${f[0]} == Inter-* && ${f[4]} == face ]]; then
+        for ((name = 20; name < ${#f[@]}; name += 17)); do
+            [[ ${f[name]} != lo ]] || continue
+            sum=$((sum + f[name + 1] + f[name + 9]))
+        done
+        _telemetry_kb=$sum
+        return 0
+    fi
     while [[ $text == *$'\n'* ]]; do
         line=${text%%$'\n'*}
         text=${text#*$'\n'}
@@ -564,7 +577,7 @@ telemetry_init() {
     _telemetry_env=${TELEMETRY_ENVIRONMENT-}
     # Flush timeout: TELEMETRY_FLUSH_TIMEOUT seconds (default 2).
     v=${TELEMETRY_FLUSH_TIMEOUT-}
-    if [[ $v =~ ^([0-9]{1,4})(\.([0-9]{1,6}))?$ ]]; then
+    if [[ -n $v && $v =~ ^([0-9]{1,4})(\.([0-9]{1,6}))?$ ]]; then
         t=${BASH_REMATCH[3]}000000
         _telemetry_timeout_us=$((10#${BASH_REMATCH[1]} * 1000000 + 10#${t:0:6}))
         if ((_telemetry_timeout_us <= 0)); then _telemetry_timeout_us=2000000; fi
@@ -574,7 +587,7 @@ telemetry_init() {
     if [[ -r /proc/sys/kernel/random/uuid ]]; then
         read -r _telemetry_id </proc/sys/kernel/random/uuid || _telemetry_id=''
     fi
-    if ! [[ $_telemetry_id =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]; then
+    if [[ $_telemetry_id != ????????-????-????-????-???????????? || $_telemetry_id == *[!0-9a-f-]* ]]; then
         printf -v _telemetry_id '%04x%04x-%04x-4%03x-%04x-%04x%04x%04x' \
             "$((${SRANDOM:-$RANDOM} & 0xffff))" "$((${SRANDOM:-$RANDOM} & 0xffff))" \
             "$((${SRANDOM:-$RANDOM} & 0xffff))" "$((${SRANDOM:-$RANDOM} & 0xfff))" \
@@ -813,7 +826,7 @@ telemetry_flush() {
 
 # _telemetry_end STATUS: record the resource metrics and the end, wait until it is durable, close.
 _telemetry_end() {
-    local status=$1 d n value durable=''
+    local status=$1 d n value lines durable=''
     [[ $_telemetry_state == on && $BASHPID == "$_telemetry_owner" ]] || return 0
     _telemetry_state=ended
     if [[ -n $_telemetry_wfd ]]; then
@@ -822,23 +835,31 @@ _telemetry_end() {
         _telemetry_secs "$((_telemetry_us - _telemetry_t0))"
         d=$_telemetry_f
         # The resource metrics, unless the script recorded a metric of that name itself.
+        # The resource metrics, the end and the sync leave in one write (the /proc/PID/stat figures of
+        # _telemetry_sample serve memory and CPU): one wake-up of the client, one read by the daemon.
+        lines=''
         for n in execution_time memory_usage cpu_usage disk_usage network_usage; do
             [[ -z ${_telemetry_metric_seen[$n]-} ]] || continue
             case $n in
             execution_time) value=$d ;;
-            memory_usage) _telemetry_get memory; value=$_telemetry_f ;;
-            cpu_usage) _telemetry_get cpu; value=$_telemetry_f ;;
+            memory_usage) _telemetry_get memory cached; value=$_telemetry_f ;;
+            cpu_usage) _telemetry_get cpu cached; value=$_telemetry_f ;;
             disk_usage) _telemetry_get disk; value=$_telemetry_f ;;
             network_usage) _telemetry_get network; value=$_telemetry_f ;;
             esac
-            printf '{"v":1,"kind":"metric","execution_id":"%s","ts":%s,"name":"%s","value":%s}\n' \
-                "$_telemetry_id" "${EPOCHREALTIME/,/.}" "$n" "$value" >&"$_telemetry_wfd" || _telemetry_dead_write
+            printf -v value '{"v":1,"kind":"metric","execution_id":"%s","ts":%s,"name":"%s","value":%s}\n' \
+                "$_telemetry_id" "${EPOCHREALTIME/,/.}" "$n" "$value"
+            lines+=$value
         done
-        if [[ -n $_telemetry_wfd ]] && printf '{"v":1,"kind":"end","execution_id":"%s","ts":%s,"exit_code":%d,"duration_seconds":%s}\n' \
-            "$_telemetry_id" "${EPOCHREALTIME/,/.}" "$((status & 255))" "$d" >&"$_telemetry_wfd"; then
+        printf -v value '{"v":1,"kind":"end","execution_id":"%s","ts":%s,"exit_code":%d,"duration_seconds":%s}\n' \
+            "$_telemetry_id" "${EPOCHREALTIME/,/.}" "$((status & 255))" "$d"
+        lines+=$value
+        if printf '%s' "$lines" >&"$_telemetry_wfd"; then
             if _telemetry_roundtrip "$_telemetry_timeout_us" sync; then durable=1; fi
         else
-            _telemetry_dropped+=1
+            value=${lines//[!$'\n']/}
+            _telemetry_dropped+=${#value}
+            _telemetry_dead "cannot write to the telemetry client"
         fi
         _telemetry_close
     else
@@ -913,13 +934,13 @@ _telemetry_get() {
     local now elapsed
     case $1 in
     memory)
-        _telemetry_memory_kb
+        _telemetry_memory_kb "${2-}"
         _telemetry_tenths "$_telemetry_kb" 1024
         ;;
     cpu)
         _telemetry_now
         elapsed=$((_telemetry_us - _telemetry_t0))
-        _telemetry_read_stat
+        [[ -n ${2-} ]] || _telemetry_read_stat
         # ticks are 1/100 s (USER_HZ); percent = ticks/100 / (elapsed/1e6) * 100
         _telemetry_tenths "$(((_telemetry_s_ticks - _telemetry_ticks0) * 1000000))" "$elapsed"
         ;;
