@@ -245,6 +245,8 @@ final class IngestWriter: @unchecked Sendable {
     }
 
     private func run() {
+        // Alive from its first moment (readiness must not wait for the first commit round).
+        counters.update { $0.writerAliveAt = now() }
         while true {
             lastLoopMicroseconds.store(monotonicMicroseconds(), ordering: .relaxed)
             if !condition.lock(whenValue: true, timeoutSeconds: 1.0) { condition.lock() }
