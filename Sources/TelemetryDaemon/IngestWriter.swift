@@ -447,8 +447,9 @@ final class IngestWriter: @unchecked Sendable {
             } catch {
                 failure = "\(error)"
                 retryCommit = batch
-                logger.error("commit to the store failed; keeping the data in memory and retrying",
-                             metadata: ["error": "\(error)", "path": "\(store.path)"])
+                var metadata: Logger.Metadata = ["error": "\(error)", "path": "\(store.path)"]
+                if let sqlite = error as? SQLiteError, sqlite.systemErrno != 0 { metadata["errno"] = "\(sqlite.systemErrno)" }
+                logger.error("commit to the store failed; keeping the data in memory and retrying", metadata: metadata)
             }
         }
 

@@ -60,8 +60,9 @@ final class SpoolIngester: @unchecked Sendable {
         let previous = umask(0)
         defer { umask(previous) }
         if mkdir(directory, 0o1733) != 0 && errno != EEXIST {
+            let code = errno
             logger.warning("cannot create the spool directory; clients cannot spool while the daemon is away",
-                           metadata: ["path": "\(directory)", "error": "\(errnoText())"])
+                           metadata: ["path": "\(directory)", "error": "\(errnoText())", "errno": "\(code)"])
         }
     }
 
@@ -106,7 +107,9 @@ final class SpoolIngester: @unchecked Sendable {
         let path = directory + "/" + name
         let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
-            logger.error("cannot open a spool file; its lines wait", metadata: ["path": "\(path)", "error": "\(errnoText())"])
+            let code = errno
+            logger.error("cannot open a spool file; its lines wait",
+                         metadata: ["path": "\(path)", "error": "\(errnoText())", "errno": "\(code)"])
             return
         }
         defer { close(descriptor) }
