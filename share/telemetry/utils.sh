@@ -349,14 +349,20 @@ _telemetry_dead() {
     return 0
 }
 
-# _telemetry_roundtrip TIMEOUT_US [REQUEST]: send a flush (or sync: durable only, no delivery) and wait
+# _telemetry_roundtrip TIMEOUT_US [REQUEST [LINES]]: send LINES and a flush (or sync: durable only, no delivery) and wait
 # for its reply. Status 0 when the daemon (or the client's spool) confirmed the lines durable.
 # Replies come in order, one per control line; replies to earlier flushes that timed out are read
 # and discarded first.
 _telemetry_roundtrip() {
-    local timeout=$1 request=${2:-flush} deadline left line ok=1
+    local timeout=$1 request=${2:-flush} lines=${3-} deadline left line ok=1
     [[ -n $_telemetry_wfd ]] || return 1
-    if ! printf '{"v":1,"kind":"control","request":"%s"}\n' "$request" >&"$_telemetry_wfd"; then
+    # LINES (the exit path's metrics and end) leave in the same write as the request: one read for the
+    # client and the daemon, one commit.
+    if ! printf '%s{"v":1,"kind":"control","request":"%s"}\n' "$lines" "$request" >&"$_telemetry_wfd"; then
+        if [[ -n $lines ]]; then
+            lines=${lines//[!$'\n']/}
+            _telemetry_dropped+=${#lines}
+        fi
         _telemetry_dead "cannot write to the telemetry client"
         return 1
     fi
@@ -413,14 +419,13 @@ _telemetry_roundtrip() {
 
 # CPU ticks of the shell and its waited-for children, and the children's page faults.
 _telemetry_read_stat() {
-    local - line=''
+    local line='' IFS=$' \t\n'
     local -a f
-    set -f
-    local IFS=$' \t\n'
     _telemetry_s_ticks=0
     _telemetry_s_cflt=0
     read -r -d '' line <"/proc/$$/stat" || :
     line=${line##*) }
+    # After the command name: numbers and the one-letter state, nothing that could glob.
     # shellcheck disable=SC2206
     f=($line)
     ((${#f[@]} > 14)) || return 1
@@ -836,7 +841,8 @@ _telemetry_end() {
         d=$_telemetry_f
         # The resource metrics, unless the script recorded a metric of that name itself.
         # The resource metrics, the end and the sync leave in one write (the /proc/PID/stat figures of
-        # _telemetry_sample serve memory and CPU): one wake-up of the client, one read by the daemon.
+        # _telemetry_sample serve memory and CPU): one wake-up of the client, one read and one commit by
+        # the daemon.
         lines=''
         for n in execution_time memory_usage cpu_usage disk_usage network_usage; do
             [[ -z ${_telemetry_metric_seen[$n]-} ]] || continue
@@ -854,13 +860,7 @@ _telemetry_end() {
         printf -v value '{"v":1,"kind":"end","execution_id":"%s","ts":%s,"exit_code":%d,"duration_seconds":%s}\n' \
             "$_telemetry_id" "${EPOCHREALTIME/,/.}" "$((status & 255))" "$d"
         lines+=$value
-        if printf '%s' "$lines" >&"$_telemetry_wfd"; then
-            if _telemetry_roundtrip "$_telemetry_timeout_us" sync; then durable=1; fi
-        else
-            value=${lines//[!$'\n']/}
-            _telemetry_dropped+=${#value}
-            _telemetry_dead "cannot write to the telemetry client"
-        fi
+        if _telemetry_roundtrip "$_telemetry_timeout_us" sync "$lines"; then durable=1; fi
         _telemetry_close
     else
         _telemetry_dropped+=1
