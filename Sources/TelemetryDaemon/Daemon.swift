@@ -148,7 +148,7 @@ public final class Daemon: @unchecked Sendable {
             do {
                 let session = try CurlSession(settings: delivery.http)
                 let forwardStore = try TelemetryStore(directory: settings.stateDirectory, synchronous: settings.storeSync,
-                                                      cacheSizeKiB: 2 * 1024)
+                                                      cacheSizeKiB: 1024)
                 forwarder = Forwarder(store: forwardStore, settings: delivery, transport: session, logger: logger)
             } catch {
                 throw DaemonStartError(description: "cannot set up delivery to \(host): \(error)")

@@ -215,7 +215,7 @@ public final class Forwarder: @unchecked Sendable {
                 logger.error("cannot read the delivery queue from the store", metadata: ["error": "\(error)"])
                 return 5
             }
-            switch deliver(batch, deadline: deadline) {
+            switch deliver(consume batch, deadline: deadline) {
             case .delivered, .refused:
                 continue
             case .gaveUp:
@@ -226,12 +226,20 @@ public final class Forwarder: @unchecked Sendable {
     }
 
     /// Sends one batch, retrying within the cycle; records the outcome in the store.
-    private func deliver(_ batch: DeliveryBatch, deadline: Double?) -> Cycle {
+    private func deliver(_ batch: consuming DeliveryBatch, deadline: Double?) -> Cycle {
         var attempt = 0
+        let documentCount = batch.documents.count
+        // JSON: the body is built once (each document's bytes released as they are copied) and compressed
+        // once; every attempt sends the same bytes. The batch never holds its documents and the whole body at
+        // the same time for long (memory peak: one uncompressed body).
+        var prepared: Result<HTTPRequest, CompressionError>?
+        if settings.format == .json {
+            prepared = prepareJSON(&batch)
+        }
         while true {
             if let deadline, monotonicSeconds() >= deadline { return .gaveUp(reason: "shutdown deadline reached") }
             let startedAt = monotonicSeconds()
-            let outcome = send(batch, deadline: deadline)
+            let outcome = send(batch, prepared: prepared, deadline: deadline)
             let stamp = now()
             switch outcome {
             case .delivered(let status):
@@ -255,7 +263,7 @@ public final class Forwarder: @unchecked Sendable {
                 working.lastSuccessAt = stamp
                 working.lastError = nil
                 working.batchesDelivered += 1
-                working.documentsDelivered += batch.documents.count
+                working.documentsDelivered += documentCount
                 let latency = monotonicSeconds() - startedAt
                 working.lastLatencySeconds = latency
                 consecutiveFailures = 0
@@ -271,7 +279,7 @@ public final class Forwarder: @unchecked Sendable {
                     return .gaveUp(reason: "\(error)")
                 }
                 logger.error("the endpoint refused a batch with HTTP \(status); it is kept as a dead letter (see `telemetry deadletter list`)",
-                             metadata: ["batch_id": "\(batch.id)", "documents": "\(batch.documents.count)",
+                             metadata: ["batch_id": "\(batch.id)", "documents": "\(documentCount)",
                                         "http_status": "\(status)", "response": "\(excerpt)", "endpoint_host": "\(endpointHost)",
                                         JournalMessageID.metadataKey: "\(JournalMessageID.batchDeadLettered)"])
                 working.batchesDeadLettered += 1
@@ -341,18 +349,39 @@ public final class Forwarder: @unchecked Sendable {
 
     // MARK: Requests
 
-    private func send(_ batch: DeliveryBatch, deadline: Double?) -> AttemptOutcome {
+    /// The JSON array of the batch's documents as a ready request; the documents' own bytes are released.
+    private func prepareJSON(_ batch: inout DeliveryBatch) -> Result<HTTPRequest, CompressionError> {
+        var body: [UInt8] = [UInt8(ascii: "[")]
+        body.reserveCapacity(batch.documents.reduce(2) { $0 + $1.body.count + 1 })
+        for index in batch.documents.indices {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body.append(contentsOf: batch.documents[index].body)
+            batch.documents[index].body = []
+        }
+        body.append(UInt8(ascii: "]"))
+        do {
+            return .success(try makeRequest(body, url: settings.endpoint, idempotencyKey: batch.id, timeout: nil))
+        } catch let error as CompressionError {
+            return .failure(error)
+        } catch {
+            return .failure(CompressionError("\(error)"))
+        }
+    }
+
+    private func send(_ batch: DeliveryBatch, prepared: Result<HTTPRequest, CompressionError>?, deadline: Double?) -> AttemptOutcome {
         let timeout = deadline.map { max(0.5, $0 - monotonicSeconds()) }
         switch settings.format {
         case .json:
-            var body: [UInt8] = [UInt8(ascii: "[")]
-            body.reserveCapacity(batch.documents.reduce(2) { $0 + $1.body.count + 1 })
-            for (index, document) in batch.documents.enumerated() {
-                if index > 0 { body.append(UInt8(ascii: ",")) }
-                body.append(contentsOf: document.body)
+            switch prepared {
+            case .success(var request)?:
+                request.timeoutSeconds = timeout
+                return RetryPolicy.classify(transport.post(request), now: now())
+            case .failure(let error)?:
+                return .retry(kind: "compression", reason: "cannot compress the batch: \(error)", notBefore: nil)
+            case nil:
+                var copy = batch
+                return send(batch, prepared: prepareJSON(&copy), deadline: deadline)
             }
-            body.append(UInt8(ascii: "]"))
-            return post(body, to: settings.endpoint, key: batch.id, timeout: timeout)
         case .otlp:
             let documents = batch.documents.compactMap { try? JSONValue.parse($0.body) }
             let base = settings.endpoint.hasSuffix("/") ? String(settings.endpoint.dropLast()) : settings.endpoint
