@@ -354,7 +354,7 @@ _telemetry_dead() {
 # Replies come in order, one per control line; replies to earlier flushes that timed out are read
 # and discarded first.
 _telemetry_roundtrip() {
-    local timeout=$1 request=${2:-flush} lines=${3-} deadline left line ok=1
+    local timeout=$1 request=${2:-flush} lines=${3-} deadline left line rest='' ok=1
     [[ -n $_telemetry_wfd ]] || return 1
     # LINES (the exit path's metrics and end) leave in the same write as the request: one read for the
     # client and the daemon, one commit.
@@ -377,7 +377,14 @@ _telemetry_roundtrip() {
             break
         fi
         _telemetry_secs "$left"
-        if IFS= read -r -t "$_telemetry_f" -u "$_telemetry_rfd" line; then
+        # bash reads a pipe a byte at a time, and with -t it waits (pselect) before every byte: wait with
+        # the timeout for the first byte only; the client writes each reply line whole, in one write.
+        if IFS= read -r -t "$_telemetry_f" -n 1 -u "$_telemetry_rfd" line; then
+            if [[ -n $line ]]; then
+                rest=''
+                IFS= read -r -u "$_telemetry_rfd" rest || :
+                line+=$rest
+            fi
             if [[ $line == *'"channel_closed":true'* ]]; then
                 _telemetry_pending=0
                 _telemetry_dead "the telemetry client exited"

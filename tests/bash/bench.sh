@@ -10,8 +10,9 @@
 #      Unix stream socket whose reader (python3) discards it: a process spawned per event, which is
 #      what a script without a long-lived channel pays. 300 calls, per call.
 #   3. telemetry_init plus the exit path (end of execution made durable) of an otherwise empty
-#      script: `bash script` minus `bash` of an empty script, 30 runs each, mean; and, separately,
-#      what sourcing the library costs (the same script with TELEMETRY_ENABLED=false).
+#      script: the script minus the same script with TELEMETRY_ENABLED=false, medians of 60
+#      interleaved runs each; and, separately, what sourcing the library costs (that opted-out script
+#      minus an empty one).
 # Targets: event <= 25 us, logger/event >= 50x, init + exit <= 5 ms.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -82,18 +83,30 @@ logger_ns=$(((e - s) * 1000 / n))
 # 3. init + exit path
 printf 'source %q\ntelemetry_init empty 1\n' "$repo/share/telemetry/utils.sh" >"$dir/init.sh"
 : >"$dir/empty.sh"
-mean_us() { # mean_us N CMD...: mean wall time of CMD in microseconds
-    local n=$1 s e i
-    shift
+# The three scripts run interleaved, 60 times each, and each figure is a median: on a shared 2-core VM the
+# run times are skewed by outliers, and interleaving keeps a slow patch from landing on one script only.
+median_us() { # median_us VALUE...: the median
+    local -a sorted
+    mapfile -t sorted < <(printf '%s\n' "$@" | sort -n)
+    echo "${sorted[${#sorted[@]} / 2]}"
+}
+timed_us() { # timed_us CMD...: wall time of one run in microseconds
+    local s e
     s=${EPOCHREALTIME/[.,]/}
-    for ((i = 0; i < n; i++)); do "$@"; done
+    "$@"
     e=${EPOCHREALTIME/[.,]/}
-    echo $(((e - s) / n))
+    echo $((e - s))
 }
 bash "$dir/init.sh"  # warm the page cache
-base_us=$(mean_us 30 bash "$dir/empty.sh")
-full_us=$(mean_us 30 bash "$dir/init.sh")
-off_us=$(TELEMETRY_ENABLED=false mean_us 30 bash "$dir/init.sh")
+base=() full=() off=()
+for ((i = 0; i < 60; i++)); do
+    base+=("$(timed_us bash "$dir/empty.sh")")
+    full+=("$(timed_us bash "$dir/init.sh")")
+    off+=("$(TELEMETRY_ENABLED=false timed_us bash "$dir/init.sh")")
+done
+base_us=$(median_us "${base[@]}")
+full_us=$(median_us "${full[@]}")
+off_us=$(median_us "${off[@]}")
 init_exit_us=$((full_us - off_us))
 source_us=$((off_us - base_us))
 
