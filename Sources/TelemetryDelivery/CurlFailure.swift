@@ -24,13 +24,13 @@ struct CurlTarget: Equatable {
     /// The URL parsed by libcurl's own parser (the one the request uses), or why it cannot be used. The
     /// URL itself is not echoed: it may carry a key.
     static func parse(_ url: String) -> Result<CurlTarget, Problem> {
-        guard let handle = curl_url() else {
+        guard let handle = telemetry_curl_url() else {
             return .failure(Problem(message: "out of memory parsing the endpoint URL", code: CURLE_OUT_OF_MEMORY))
         }
-        defer { curl_url_cleanup(handle) }
-        let code = curl_url_set(handle, CURLUPART_URL, url, 0)
+        defer { telemetry_curl_url_cleanup(handle) }
+        let code = telemetry_curl_url_set(handle, CURLUPART_URL, url, 0)
         guard code == CURLUE_OK else {
-            let reason = String(cString: curl_url_strerror(code))
+            let reason = String(cString: telemetry_curl_url_strerror(code))
             return .failure(Problem(message: "the endpoint URL is not valid (\(reason)); \(urlHint)",
                                     code: CURLE_URL_MALFORMAT))
         }
@@ -49,9 +49,9 @@ struct CurlTarget: Equatable {
 
     /// The URL's user, password, query and its values: what must never reach a message.
     static func secretParts(of url: String) -> [String] {
-        guard let handle = curl_url() else { return [] }
-        defer { curl_url_cleanup(handle) }
-        guard curl_url_set(handle, CURLUPART_URL, url, 0) == CURLUE_OK else { return [] }
+        guard let handle = telemetry_curl_url() else { return [] }
+        defer { telemetry_curl_url_cleanup(handle) }
+        guard telemetry_curl_url_set(handle, CURLUPART_URL, url, 0) == CURLUE_OK else { return [] }
         var parts: [String] = []
         for what in [CURLUPART_USER, CURLUPART_PASSWORD, CURLUPART_OPTIONS] {
             if let value = part(handle, what) { parts.append(value) }
@@ -67,8 +67,8 @@ struct CurlTarget: Equatable {
 
     private static func part(_ handle: OpaquePointer, _ what: CURLUPart, flags: UInt32 = 0) -> String? {
         var value: UnsafeMutablePointer<CChar>?
-        guard curl_url_get(handle, what, &value, flags) == CURLUE_OK, let value else { return nil }
-        defer { curl_free(value) }
+        guard telemetry_curl_url_get(handle, what, &value, flags) == CURLUE_OK, let value else { return nil }
+        defer { telemetry_curl_free(value) }
         return String(cString: value)
     }
 }

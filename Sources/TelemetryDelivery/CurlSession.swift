@@ -46,7 +46,7 @@ public final class CurlSession: HTTPTransport {
     public private(set) var lastNewConnectionCount = 0
 
     /// libcurl's version line, with its TLS library and HTTP/2 support ("libcurl/7.88.1 OpenSSL/3.0.19 ...").
-    public static var libcurlVersion: String { String(cString: curl_version()) }
+    public static var libcurlVersion: String { String(cString: telemetry_curl_version()) }
 
     private let handle: UnsafeMutableRawPointer
     private let errorBuffer: UnsafeMutablePointer<CChar>
@@ -56,7 +56,7 @@ public final class CurlSession: HTTPTransport {
     public init(settings: HTTPSettings) throws(HTTPFailure) {
         try CurlGlobal.initialize()
         try Self.validate(settings)
-        guard let handle = curl_easy_init() else {
+        guard let handle = telemetry_curl_easy_init() else {
             throw HTTPFailure(kind: .other, message: "libcurl could not create a handle (out of memory?)",
                               curlCode: Int32(CURLE_FAILED_INIT.rawValue))
         }
@@ -67,7 +67,7 @@ public final class CurlSession: HTTPTransport {
         do {
             try Self.configure(handle, settings: settings, errorBuffer: errorBuffer, collector: collector)
         } catch {
-            curl_easy_cleanup(handle)
+            telemetry_curl_easy_cleanup(handle)
             errorBuffer.deallocate()
             throw error
         }
@@ -79,7 +79,7 @@ public final class CurlSession: HTTPTransport {
     }
 
     deinit {
-        curl_easy_cleanup(handle)
+        telemetry_curl_easy_cleanup(handle)
         errorBuffer.deallocate()
     }
 
@@ -109,7 +109,7 @@ public final class CurlSession: HTTPTransport {
 
         // Headers: built for this request, freed after it.
         var list: UnsafeMutablePointer<curl_slist>?
-        defer { curl_slist_free_all(list) }
+        defer { telemetry_curl_slist_free_all(list) }
         var named = Set<String>()
         for header in request.headers {
             let name = header.name.curlTrimmed
@@ -125,7 +125,7 @@ public final class CurlSession: HTTPTransport {
             named.insert(name.lowercased())
             // "Name;" is libcurl's way to send a header with an empty value ("Name:" would remove it).
             let line = header.value.isEmpty ? "\(name);" : "\(name): \(header.value)"
-            guard let appended = curl_slist_append(list, line) else {
+            guard let appended = telemetry_curl_slist_append(list, line) else {
                 return failure(.other, "out of memory building the request headers", CURLE_OUT_OF_MEMORY)
             }
             list = appended
@@ -133,7 +133,7 @@ public final class CurlSession: HTTPTransport {
         // No "Expect: 100-continue" round trip before large bodies, and no form content type that a POST
         // without a Content-Type would otherwise get from libcurl.
         for (name, line) in [("expect", "Expect:"), ("content-type", "Content-Type:")] where !named.contains(name) {
-            guard let appended = curl_slist_append(list, line) else {
+            guard let appended = telemetry_curl_slist_append(list, line) else {
                 return failure(.other, "out of memory building the request headers", CURLE_OUT_OF_MEMORY)
             }
             list = appended
@@ -164,7 +164,7 @@ public final class CurlSession: HTTPTransport {
             let setCode = telemetry_curl_setopt_postfields(handle, body.count > 0 ? body.baseAddress! : nothing,
                                                            curl_off_t(body.count))
             guard setCode == CURLE_OK else { return setCode }
-            let performed = curl_easy_perform(handle)
+            let performed = telemetry_curl_easy_perform(handle)
             // The body's pointer dies with this closure: leave none behind in the handle.
             _ = telemetry_curl_setopt_postfields(handle, nothing, 0)
             return performed
@@ -327,7 +327,7 @@ public final class CurlSession: HTTPTransport {
     }
 
     static func curlMessage(_ code: CURLcode) -> String {
-        String(cString: curl_easy_strerror(code))
+        String(cString: telemetry_curl_easy_strerror(code))
     }
 
     static func versionName(_ version: Int) -> String {
@@ -424,12 +424,17 @@ final class ResponseCollector {
     }
 }
 
-/// curl_global_init, once per process: a Swift `static let` is initialised exactly once, thread-safely
-/// (swift_once), before any easy handle is made.
+/// Loading libcurl (on first use, see CCurl.h) and curl_global_init, once per process: a Swift `static let` is
+/// initialised exactly once, thread-safely (swift_once), before any easy handle is made.
 enum CurlGlobal {
-    private static let result: UInt32 = curl_global_init(telemetry_curl_global_default()).rawValue
+    private static let loadError: String? = telemetry_curl_load_error().map { String(cString: $0) }
+    private static let result: UInt32 = loadError == nil
+        ? telemetry_curl_global_init(telemetry_curl_global_default()).rawValue : CURLE_FAILED_INIT.rawValue
 
     static func initialize() throws(HTTPFailure) {
+        if let loadError {
+            throw HTTPFailure(kind: .other, message: loadError, curlCode: Int32(CURLE_FAILED_INIT.rawValue))
+        }
         guard result == CURLE_OK.rawValue else {
             throw HTTPFailure(kind: .other,
                               message: "libcurl could not initialise (curl_global_init: \(CurlSession.curlMessage(CURLcode(rawValue: result))))",
