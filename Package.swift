@@ -23,7 +23,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
@@ -58,10 +57,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TelemetryClient", dependencies: ["TelemetryWire"]),
-        .executableTarget(name: "telemetryd", dependencies: [
-            "TelemetryDaemon",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(name: "telemetryd", dependencies: ["TelemetryDaemon"]),
         // The client runs once per scripted event: link it fully static (no dynamic loader, no relocations).
         // It uses only the stdlib and Glibc; `make bench` shows the startup this buys.
         .executableTarget(name: "telemetry", dependencies: ["TelemetryClient", "TelemetryWire", "TelemetryCore"],

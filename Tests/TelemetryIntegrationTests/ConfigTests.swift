@@ -9,6 +9,22 @@ import Glibc
 
 @Suite("Configuration")
 struct ConfigTests {
+    @Test("the command line: --help and --version exit 0; an unknown option or a missing value is a usage error (exit 2) that says which")
+    func commandLine() async throws {
+        let help = try await telemetryd(["--help"])
+        #expect(help.status == 0 && help.stdout.contains("--check-config") && help.stdout.contains("--state-dir"), "\(help)")
+        let version = try await telemetryd(["--version"])
+        #expect(version.status == 0 && version.stdout.hasPrefix("telemetryd "), "\(version)")
+        let unknown = try await telemetryd(["--sokcet", "/tmp/x.sock"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("unknown option '--sokcet'"), "\(unknown)")
+        let missing = try await telemetryd(["--state-dir"])
+        #expect(missing.status == 2 && missing.stderr.contains("--state-dir needs a value"), "\(missing)")
+        let stray = try await telemetryd(["start"])
+        #expect(stray.status == 2 && stray.stderr.contains("unexpected argument 'start'"), "\(stray)")
+        let printed = try await telemetryd(["--print-default-config"])
+        #expect(printed.status == 0 && printed.stdout.contains("#TELEMETRY_SOCKET=/run/telemetryd/telemetryd.sock"), "\(printed)")
+    }
+
     @Test("--check-config reports FILE:LINE: KEY: for each bad line and exits non-zero")
     func badFile() async throws {
         let dir = try TempDir("cfgbad")
