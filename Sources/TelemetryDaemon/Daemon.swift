@@ -431,6 +431,11 @@ public final class Daemon: @unchecked Sendable {
     /// An invalid configuration changes nothing. Runs on `reloadQueue`, one reload at a time; nothing in flight
     /// is touched (the forwarder takes new settings between two batches).
     private func reloadConfiguration() {
+        // A reload that arrives while stopping changes nothing: READY=1 after STOPPING=1 would mislead systemd.
+        if shutdown.value {
+            logger.notice("SIGHUP received while stopping; the configuration is not reloaded")
+            return
+        }
         guard var context = reloadContext else {
             logger.warning("SIGHUP received, but this daemon was started without a reloadable configuration; restart it to apply changes")
             return
