@@ -830,7 +830,12 @@ struct DeliveryTests {
 
         _ = try dir.write("telemetryd.conf", "TELEMETRY_ENDPOINT=\(second.url())\nTELEMETRY_CA_FILE=\(second.caFile)\nTELEMETRY_API_KEY=new-key\n", mode: 0o640)
         daemon.signal(SIGHUP)
-        let reloaded = await notify.waitFor(timeout: 10) { $0.contains("READY=1") && notify.messages.contains { $0.contains("RELOADING=1") } }
+        // The READY=1 that ends the reload, not the one of the start: it comes after RELOADING=1.
+        let reloaded = await notify.waitFor(timeout: 10) { message in
+            guard message.contains("READY=1"), let reloading = notify.messages.firstIndex(where: { $0.contains("RELOADING=1") }),
+                  let ready = notify.messages.lastIndex(of: message) else { return false }
+            return ready > reloading
+        }
         #expect(reloaded != nil, "\(notify.messages)\n\(daemon.stderr)")
         #expect(daemon.stderr.contains("applied TELEMETRY_ENDPOINT, TELEMETRY_API_KEY, TELEMETRY_CA_FILE"), "\(daemon.stderr)")
 

@@ -87,8 +87,8 @@ struct SystemdTests {
         let monotonic = fields(reloadingMessage).first { $0.hasPrefix("MONOTONIC_USEC=") }.flatMap { Int($0.dropFirst(15)) }
         #expect((monotonic ?? 0) > 0, "RELOADING=1 without MONOTONIC_USEC: \(reloadingMessage)")
         let readyAgain = await notify.waitFor(timeout: 5) { message in
-            fields(message).contains("READY=1") && notify.messages.firstIndex(of: message).map { $0 > before } == true
-                && notify.messages.firstIndex(of: reloadingMessage).map { notify.messages.firstIndex(of: message)! > $0 } == true
+            fields(message).contains("READY=1") && notify.messages.lastIndex(of: message).map { $0 > before } == true
+                && notify.messages.firstIndex(of: reloadingMessage).map { notify.messages.lastIndex(of: message)! > $0 } == true
         }
         let ready = try #require(readyAgain, "no READY=1 after RELOADING=1: \(notify.messages)")
         #expect(ready.contains("restart to apply TELEMETRY_MAX_EVENTS_PER_EXECUTION"), "\(ready)")
@@ -130,7 +130,7 @@ struct SystemdTests {
         // Fixing the file and reloading again clears the failure from the status line.
         _ = try dir.write("telemetryd.conf", "TELEMETRY_BATCH_SIZE=50\n")
         daemon.signal(SIGHUP)
-        let fixed = await notify.waitFor(timeout: 5) { $0.contains("READY=1") && !$0.contains("RELOAD FAILED") && notify.messages.contains(message) && notify.messages.firstIndex(of: $0)! > notify.messages.firstIndex(of: message)! }
+        let fixed = await notify.waitFor(timeout: 5) { $0.contains("READY=1") && !$0.contains("RELOAD FAILED") && notify.messages.contains(message) && notify.messages.lastIndex(of: $0)! > notify.messages.firstIndex(of: message)! }
         #expect(fixed != nil, "\(notify.messages)")
         #expect(try await daemon.terminate().status == 0)
     }
