@@ -140,7 +140,7 @@ public struct DaemonLogHandler: LogHandler {
             }
         }
         guard name.utf8.count > "TELEMETRY_".utf8.count else { return nil }
-        return String(name.utf8.prefix(64))!
+        return String(decoding: name.utf8.prefix(64), as: UTF8.self)
     }
 
     /// One native journal entry; false when journald did not take it.
