@@ -23,6 +23,9 @@ fi
 [[ $bin == /* ]] || bin=$repo/$bin
 [[ -x $bin/telemetryd && -x $bin/telemetry ]] || { echo "bench.sh: no binaries in $bin" >&2; exit 1; }
 
+# Write back what earlier benchmarks left dirty (make bench runs the 1 M-event ingest just before): the exit
+# path's fsync must measure this run's commit, not the disk draining someone else's gigabyte.
+sync
 dir=$(mktemp -d /tmp/tbench.XXXXXX)
 daemon=''
 sink=''
