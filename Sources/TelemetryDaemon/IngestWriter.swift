@@ -492,13 +492,15 @@ final class IngestWriter: @unchecked Sendable {
             }
         }
         if committedDocuments > 0 { onDocumentsCommitted?() }
+        // Flushes first: a client waiting for durability (a script's exit path) is answered before the
+        // observers (metrics, journal events) run.
+        for flush in flushes {
+            flush(failure.map { .failure(.storeFailed($0)) } ?? .success(()))
+        }
         if failure == nil, !uncommittedExecutions.isEmpty {
             let completed = uncommittedExecutions
             uncommittedExecutions = []
             onExecutionsCompleted?(completed)
-        }
-        for flush in flushes {
-            flush(failure.map { .failure(.storeFailed($0)) } ?? .success(()))
         }
     }
 
