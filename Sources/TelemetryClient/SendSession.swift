@@ -397,9 +397,3 @@ public struct SendSession {
         return bytes.count > limit ? text + "…" : text
     }
 }
-
-func monotonicMicroseconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
-}

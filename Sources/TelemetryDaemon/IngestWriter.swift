@@ -557,9 +557,3 @@ final class IngestWriter: @unchecked Sendable {
                               completedAt: closedAt.microseconds, body: body)
     }
 }
-
-func monotonicMicroseconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
-}

@@ -1,4 +1,5 @@
 import CSystemd
+import TelemetryWire
 
 #if canImport(Glibc)
 import Glibc
@@ -18,10 +19,7 @@ struct SystemdNotifier: Sendable {
 
     /// RELOADING=1 with the CLOCK_MONOTONIC time systemd uses to order it against the READY=1 that follows.
     func reloading(status: String) {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let microseconds = Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
-        notify("RELOADING=1\nMONOTONIC_USEC=\(microseconds)\nSTATUS=\(status)")
+        notify("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())\nSTATUS=\(status)")
     }
 
     /// The watchdog interval systemd expects pets within (WatchdogSec=), nil when it is off. The variables are

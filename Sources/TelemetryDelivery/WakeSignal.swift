@@ -62,9 +62,3 @@ final class WakeSignal: @unchecked Sendable {
         return wasPoked
     }
 }
-
-func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1_000_000_000
-}
