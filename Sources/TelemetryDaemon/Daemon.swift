@@ -204,7 +204,8 @@ public final class Daemon: @unchecked Sendable {
                            settings: .init(collectionEnabled: settings.enabled, storeLimitBytes: settings.maxStoreBytes,
                                            retentionSeconds: settings.retentionDays * 86_400),
                            counters: counters, reader: control.reader, threadPool: threadPool,
-                           deliveryStatus: { forwarder?.status }, logger: logger)
+                           deliveryStatus: { forwarder?.status }, writerAge: { writer.secondsSinceLastLoop },
+                           logger: logger)
         }
         var metricsChannel: Channel?
 

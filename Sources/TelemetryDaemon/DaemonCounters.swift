@@ -18,8 +18,6 @@ final class DaemonCounters: Sendable {
         var connectionsCurrent = 0
         var connectionsTotal = 0
         var connectionsRefused = 0
-        /// When the writer thread last went round its loop (at least once a second while it runs).
-        var writerAliveAt: Timestamp?
 
         var rejectedTotal: Int { rejected.values.reduce(0, +) }
     }

@@ -70,7 +70,8 @@ final class IngestWriter: @unchecked Sendable {
         return bytes > settings.maxQueuedBytes * 4
     }
     private var lastCommitMicroseconds: Int64 = 0
-    /// CLOCK_MONOTONIC µs at the top of the writer loop, read by the watchdog's health check.
+    /// CLOCK_MONOTONIC µs at the top of the writer loop: the one heartbeat, read by the watchdog's health check
+    /// and by /healthz and /readyz. It starts at creation, so the writer counts as alive from its first moment.
     private let lastLoopMicroseconds = Atomic<Int64>(monotonicMicroseconds())
     private var lastIdleCheckMicroseconds: Int64 = 0
     private var lastRetentionMicroseconds: Int64 = 0
@@ -247,8 +248,6 @@ final class IngestWriter: @unchecked Sendable {
     }
 
     private func run() {
-        // Alive from its first moment (readiness must not wait for the first commit round).
-        counters.update { $0.writerAliveAt = now() }
         while true {
             lastLoopMicroseconds.store(monotonicMicroseconds(), ordering: .relaxed)
             if !condition.lock(whenValue: true, timeoutSeconds: 1.0) { condition.lock() }
@@ -477,7 +476,6 @@ final class IngestWriter: @unchecked Sendable {
             $0.linesAccepted += accepted
             if closedLate > 0 { $0.rejected[.executionClosed, default: 0] += closedLate }
             $0.openExecutions = openCount
-            $0.writerAliveAt = nowStamp
             $0.documentsStored += committedDocuments
             $0.eventsDropped += dropped
             if needsCommit {

@@ -42,6 +42,8 @@ final class MetricsService: Sendable {
     private let reader: StoreReader
     private let threadPool: NIOThreadPool
     private let deliveryStatus: @Sendable () -> DeliveryStatus?
+    /// Seconds since the writer thread last went round its loop (`IngestWriter.secondsSinceLastLoop`).
+    private let writerAge: @Sendable () -> Double
     private let phase = NIOLockedValueBox(Phase.starting)
     private let now: @Sendable () -> Timestamp
     private let processFigures: @Sendable () -> ProcessFigures?
@@ -49,7 +51,8 @@ final class MetricsService: Sendable {
 
     /// `deliveryStatus` is the forwarder's status, nil when forwarding is off.
     init(exporter: MetricsExporter, settings: Settings, counters: DaemonCounters, reader: StoreReader,
-         threadPool: NIOThreadPool, deliveryStatus: @escaping @Sendable () -> DeliveryStatus?, logger: Logger,
+         threadPool: NIOThreadPool, deliveryStatus: @escaping @Sendable () -> DeliveryStatus?,
+         writerAge: @escaping @Sendable () -> Double, logger: Logger,
          now: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
          processFigures: @escaping @Sendable () -> ProcessFigures? = { ProcessFiguresReader.read() }) {
         self.exporter = exporter
@@ -58,6 +61,7 @@ final class MetricsService: Sendable {
         self.reader = reader
         self.threadPool = threadPool
         self.deliveryStatus = deliveryStatus
+        self.writerAge = writerAge
         self.logger = logger
         self.now = now
         self.processFigures = processFigures
@@ -119,14 +123,20 @@ final class MetricsService: Sendable {
 
     /// Liveness: the process answers and its writer thread still goes round its loop.
     func liveness() -> Health {
-        Self.liveness(writerAliveAt: counters.snapshot.writerAliveAt, now: now(), settings: settings)
+        let now = now()
+        return Self.liveness(writerAliveAt: writerAliveAt(now: now), now: now, settings: settings)
     }
 
     /// Readiness: started, not stopping, the writer alive and the store taking commits.
     func readiness() -> Health {
-        let daemon = counters.snapshot
-        return Self.readiness(phase: phase.withLockedValue { $0 }, writerAliveAt: daemon.writerAliveAt,
-                              lastCommitError: daemon.lastCommitError, now: now(), settings: settings)
+        let now = now()
+        return Self.readiness(phase: phase.withLockedValue { $0 }, writerAliveAt: writerAliveAt(now: now),
+                              lastCommitError: counters.snapshot.lastCommitError, now: now, settings: settings)
+    }
+
+    /// The writer's heartbeat (monotonic, immune to clock steps) as a point on `now`'s clock.
+    private func writerAliveAt(now: Timestamp) -> Timestamp {
+        Timestamp(microseconds: now.microseconds - Int64(writerAge() * 1_000_000))
     }
 
     static func liveness(writerAliveAt: Timestamp?, now: Timestamp, settings: Settings) -> Health {
