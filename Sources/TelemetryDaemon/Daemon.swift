@@ -511,8 +511,9 @@ public final class Daemon: @unchecked Sendable {
             logger.warning("changed settings that apply only after a restart (systemctl restart telemetryd): \(plan.needRestart.joined(separator: ", "))",
                            metadata: ["restart_required": "\(plan.needRestart.joined(separator: ","))"])
         }
-        notifier.ready(status: statusLine())
-        lastStatus.withLockedValue { $0 = statusLine() }
+        let status = statusLine()
+        notifier.ready(status: status)
+        lastStatus.withLockedValue { $0 = status }
     }
 
     private func installSignalHandlers() -> [DispatchSourceSignal] {

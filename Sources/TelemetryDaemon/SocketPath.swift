@@ -1,3 +1,5 @@
+// sd-daemon.h includes <sys/socket.h>: once another file of this module imports CSystemd, the socket
+// constants (SOCK_STREAM, SOCK_CLOEXEC) resolve through it, so this file imports it too.
 import CSystemd
 #if canImport(Glibc)
 import Glibc

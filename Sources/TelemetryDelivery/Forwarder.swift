@@ -92,7 +92,6 @@ public final class Forwarder: @unchecked Sendable {
                 unitRandom: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
         self.store = store
         self.settings = settings
-        self.appliedSettings = settings
         self.transport = transport
         self.logger = logger
         self.now = now
@@ -124,11 +123,6 @@ public final class Forwarder: @unchecked Sendable {
         signal.poke()
     }
 
-    /// The settings in force (for status and tests).
-    public var currentSettings: DeliverySettings {
-        signal.withLock { pendingReconfiguration?.settings ?? appliedSettings }
-    }
-    private var appliedSettings: DeliverySettings
 
     private func applyPendingReconfiguration() {
         guard let pending = signal.withLock({ () -> (settings: DeliverySettings, transport: HTTPTransport?)? in
@@ -137,7 +131,6 @@ public final class Forwarder: @unchecked Sendable {
         }) else { return }
         settings = pending.settings
         if let transport = pending.transport { self.transport = transport }
-        signal.withLock { appliedSettings = pending.settings }
         notBefore = 0
         consecutiveFailures = 0
     }
@@ -372,15 +365,13 @@ public final class Forwarder: @unchecked Sendable {
         let timeout = deadline.map { max(0.5, $0 - monotonicSeconds()) }
         switch settings.format {
         case .json:
-            switch prepared {
-            case .success(var request)?:
+            var copy = batch
+            switch prepared ?? prepareJSON(&copy) {
+            case .success(var request):
                 request.timeoutSeconds = timeout
                 return RetryPolicy.classify(transport.post(request), now: now())
-            case .failure(let error)?:
+            case .failure(let error):
                 return .retry(kind: "compression", reason: "cannot compress the batch: \(error)", notBefore: nil)
-            case nil:
-                var copy = batch
-                return send(batch, prepared: prepareJSON(&copy), deadline: deadline)
             }
         case .otlp:
             let documents = batch.documents.compactMap { try? JSONValue.parse($0.body) }
