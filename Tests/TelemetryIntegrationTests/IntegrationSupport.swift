@@ -414,6 +414,21 @@ func withDaemon<T>(environment: [String: String] = [:], tag: String = "d",
     return try await body(daemon)
 }
 
+/// `withDaemon` for the tests of the sd_notify protocol: the daemon gets a NOTIFY_SOCKET of the test's own.
+/// With `start: false`, the body starts it (after writing a configuration file, say).
+func withNotifyingDaemon<T>(environment: [String: String] = [:], tag: String = "n", start: Bool = true,
+                            _ body: (DaemonProcess, NotifySocket) async throws -> T) async throws -> T {
+    let dir = try TempDir(tag)
+    let notify = try NotifySocket(path: dir.file("notify.sock"))
+    let daemon = try DaemonProcess(dir: dir, environment: environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 })
+    defer {
+        daemon.forceStop()
+        dir.remove()
+    }
+    if start { try await daemon.start() }
+    return try await body(daemon, notify)
+}
+
 // MARK: - Raw socket client
 
 /// A client that speaks bytes, not protocol: it can send anything (partial lines, invalid UTF-8, one byte at a

@@ -120,30 +120,24 @@ struct LifecycleTests {
 
     @Test("sd_notify: READY=1 with a STATUS, STATUS updates, and STOPPING=1 on SIGTERM")
     func sdNotify() async throws {
-        let dir = try TempDir("notify")
-        let notify = try NotifySocket(path: dir.file("notify.sock"))
-        let daemon = try DaemonProcess(dir: dir, environment: ["NOTIFY_SOCKET": notify.path])
-        defer {
-            daemon.forceStop()
-            dir.remove()
+        try await withNotifyingDaemon(tag: "notify") { daemon, notify in
+
+            let ready = await notify.waitFor(timeout: 10) { $0.split(separator: "\n").contains("READY=1") }
+            let readyMessage = try #require(ready, "no READY=1 among \(notify.messages)")
+            #expect(readyMessage.split(separator: "\n").contains { $0.hasPrefix("STATUS=") && $0.count > 7 }, "\(readyMessage)")
+
+            // The status line follows what the daemon does (published about once a second when it changed).
+            try await daemon.sendAndFlush(Wire.execution(newExecutionID()))
+            let update = await notify.waitFor(timeout: 5) { $0.contains("STATUS=") && $0.contains("1 documents stored") }
+            #expect(update != nil, "no STATUS update after a document was stored: \(notify.messages)")
+
+            let exit = try await daemon.terminate(timeout: 5)
+            #expect(exit.status == 0 && !exit.signaled, "\(exit)")
+            let stopping = await notify.waitFor(timeout: 2) { $0.split(separator: "\n").contains("STOPPING=1") }
+            #expect(stopping != nil, "no STOPPING=1 among \(notify.messages)")
+            let readyIndex = notify.messages.firstIndex { $0.contains("READY=1") } ?? Int.max
+            let stoppingIndex = notify.messages.firstIndex { $0.contains("STOPPING=1") } ?? -1
+            #expect(readyIndex < stoppingIndex, "READY=1 comes before STOPPING=1: \(notify.messages)")
         }
-        try await daemon.start()
-
-        let ready = await notify.waitFor(timeout: 10) { $0.split(separator: "\n").contains("READY=1") }
-        let readyMessage = try #require(ready, "no READY=1 among \(notify.messages)")
-        #expect(readyMessage.split(separator: "\n").contains { $0.hasPrefix("STATUS=") && $0.count > 7 }, "\(readyMessage)")
-
-        // The status line follows what the daemon does (published about once a second when it changed).
-        try await daemon.sendAndFlush(Wire.execution(newExecutionID()))
-        let update = await notify.waitFor(timeout: 5) { $0.contains("STATUS=") && $0.contains("1 documents stored") }
-        #expect(update != nil, "no STATUS update after a document was stored: \(notify.messages)")
-
-        let exit = try await daemon.terminate(timeout: 5)
-        #expect(exit.status == 0 && !exit.signaled, "\(exit)")
-        let stopping = await notify.waitFor(timeout: 2) { $0.split(separator: "\n").contains("STOPPING=1") }
-        #expect(stopping != nil, "no STOPPING=1 among \(notify.messages)")
-        let readyIndex = notify.messages.firstIndex { $0.contains("READY=1") } ?? Int.max
-        let stoppingIndex = notify.messages.firstIndex { $0.contains("STOPPING=1") } ?? -1
-        #expect(readyIndex < stoppingIndex, "READY=1 comes before STOPPING=1: \(notify.messages)")
     }
 }

@@ -16,123 +16,101 @@ private func fields(_ message: String) -> [String] { message.split(separator: "\
 struct SystemdTests {
     @Test("WATCHDOG_USEC set: WATCHDOG=1 at about half the interval, after READY=1; none without it")
     func watchdogPets() async throws {
-        let dir = try TempDir("wdog")
-        let notify = try NotifySocket(path: dir.file("notify.sock"))
-        let daemon = try DaemonProcess(dir: dir, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"])
-        defer {
-            daemon.forceStop()
-            dir.remove()
-        }
-        try await daemon.start()
-        let started = monotonicSeconds()
-        _ = await notify.waitFor(timeout: 3) { _ in notify.messages.filter { $0 == "WATCHDOG=1" }.count >= 4 }
-        let elapsed = monotonicSeconds() - started
-        let pets = notify.messages.filter { $0 == "WATCHDOG=1" }.count
-        #expect(pets >= 4, "expected WATCHDOG=1 every ~0.2 s: \(notify.messages)\n\(daemon.stderr)")
-        #expect(elapsed < 2.5, "4 pets took \(elapsed) s; the interval is 0.4 s, pets are due every 0.2 s")
-        let ready = notify.messages.firstIndex { fields($0).contains("READY=1") } ?? Int.max
-        let firstPet = notify.messages.firstIndex { $0 == "WATCHDOG=1" } ?? -1
-        #expect(ready < firstPet, "READY=1 comes first: \(notify.messages)")
+        try await withNotifyingDaemon(environment: ["WATCHDOG_USEC": "400000"], tag: "wdog") { daemon, notify in
+            let started = monotonicSeconds()
+            _ = await notify.waitFor(timeout: 3) { _ in notify.messages.filter { $0 == "WATCHDOG=1" }.count >= 4 }
+            let elapsed = monotonicSeconds() - started
+            let pets = notify.messages.filter { $0 == "WATCHDOG=1" }.count
+            #expect(pets >= 4, "expected WATCHDOG=1 every ~0.2 s: \(notify.messages)\n\(daemon.stderr)")
+            #expect(elapsed < 2.5, "4 pets took \(elapsed) s; the interval is 0.4 s, pets are due every 0.2 s")
+            let ready = notify.messages.firstIndex { fields($0).contains("READY=1") } ?? Int.max
+            let firstPet = notify.messages.firstIndex { $0 == "WATCHDOG=1" } ?? -1
+            #expect(ready < firstPet, "READY=1 comes first: \(notify.messages)")
 
-        // A stopped (wedged) process pets nothing; it resumes when it runs again.
-        daemon.signal(SIGSTOP)
-        try await Task.sleep(for: .milliseconds(100))  // a datagram sent just before the stop may still arrive
-        notify.drain()
-        let before = notify.messages.count
-        try await Task.sleep(for: .milliseconds(600))
-        notify.drain()
-        #expect(notify.messages.count == before, "pets while stopped: \(notify.messages[before...])")
-        daemon.signal(SIGCONT)
-        let resumed = await notify.waitFor(timeout: 2) { _ in notify.messages[before...].contains("WATCHDOG=1") }
-        #expect(resumed != nil, "no pet after SIGCONT")
-        #expect(try await daemon.terminate().status == 0)
+            // A stopped (wedged) process pets nothing; it resumes when it runs again.
+            daemon.signal(SIGSTOP)
+            try await Task.sleep(for: .milliseconds(100))  // a datagram sent just before the stop may still arrive
+            notify.drain()
+            let before = notify.messages.count
+            try await Task.sleep(for: .milliseconds(600))
+            notify.drain()
+            #expect(notify.messages.count == before, "pets while stopped: \(notify.messages[before...])")
+            daemon.signal(SIGCONT)
+            let resumed = await notify.waitFor(timeout: 2) { _ in notify.messages[before...].contains("WATCHDOG=1") }
+            #expect(resumed != nil, "no pet after SIGCONT")
+            #expect(try await daemon.terminate().status == 0)
+        }
 
         // Without WATCHDOG_USEC, no pets at all.
-        let quiet = try NotifySocket(path: dir.file("notify2.sock"))
-        let plain = try DaemonProcess(dir: try TempDir("wdog2"), environment: ["NOTIFY_SOCKET": quiet.path])
-        defer {
-            plain.forceStop()
-            plain.dir.remove()
+        try await withNotifyingDaemon(tag: "wdog2") { _, quiet in
+            _ = await quiet.waitFor(timeout: 1.2) { $0 == "WATCHDOG=1" }
+            #expect(!quiet.messages.contains("WATCHDOG=1"), "\(quiet.messages)")
         }
-        try await plain.start()
-        _ = await quiet.waitFor(timeout: 1.2) { $0 == "WATCHDOG=1" }
-        #expect(!quiet.messages.contains("WATCHDOG=1"), "\(quiet.messages)")
     }
 
     @Test("SIGHUP: RELOADING=1 with MONOTONIC_USEC then READY=1; the log level applies live, a per-execution limit waits for a restart; nothing in flight is lost")
     func reloadAppliesAndReports() async throws {
-        let dir = try TempDir("reload")
-        let notify = try NotifySocket(path: dir.file("notify.sock"))
-        let daemon = try DaemonProcess(dir: dir, environment: ["NOTIFY_SOCKET": notify.path])
-        defer {
-            daemon.forceStop()
-            dir.remove()
+        try await withNotifyingDaemon(tag: "reload", start: false) { daemon, notify in
+            _ = try daemon.dir.write("telemetryd.conf", "TELEMETRY_LOG_LEVEL=info\nTELEMETRY_MAX_EVENTS_PER_EXECUTION=500\n")
+            try await daemon.start()
+            _ = await notify.waitFor(timeout: 5) { fields($0).contains("READY=1") }
+
+            // A client streams across the reload.
+            let id = newExecutionID()
+            let client = try daemon.connect()
+            defer { client.close() }
+            try client.sendLines([Wire.start(id, script: "reload.sh")])
+
+            _ = try daemon.dir.write("telemetryd.conf", "TELEMETRY_LOG_LEVEL=debug\nTELEMETRY_MAX_EVENTS_PER_EXECUTION=20\n")
+            notify.drain()
+            let before = notify.messages.count
+            daemon.signal(SIGHUP)
+            let reloading = await notify.waitFor(timeout: 5) { fields($0).contains("RELOADING=1") }
+            let reloadingMessage = try #require(reloading, "no RELOADING=1: \(notify.messages)\n\(daemon.stderr)")
+            let monotonic = fields(reloadingMessage).first { $0.hasPrefix("MONOTONIC_USEC=") }.flatMap { Int($0.dropFirst(15)) }
+            #expect((monotonic ?? 0) > 0, "RELOADING=1 without MONOTONIC_USEC: \(reloadingMessage)")
+            let readyAgain = await notify.waitFor(timeout: 5) { message in
+                fields(message).contains("READY=1") && notify.messages.lastIndex(of: message).map { $0 > before } == true
+                    && notify.messages.firstIndex(of: reloadingMessage).map { notify.messages.lastIndex(of: message)! > $0 } == true
+            }
+            let ready = try #require(readyAgain, "no READY=1 after RELOADING=1: \(notify.messages)")
+            #expect(ready.contains("restart to apply TELEMETRY_MAX_EVENTS_PER_EXECUTION"), "\(ready)")
+
+            let log = daemon.stderr
+            #expect(log.contains("configuration reloaded: applied TELEMETRY_LOG_LEVEL"), "\(log)")
+            #expect(log.contains("only after a restart") && log.contains("TELEMETRY_MAX_EVENTS_PER_EXECUTION"), "\(log)")
+            // debug is live now: the flush below is logged at debug level only after the reload.
+            for index in 0..<30 { try client.sendLine(Wire.event(id, "info", "op\(index)")) }
+            try client.sendLine(Wire.end(id, exitCode: 0))
+            _ = try await client.flush()
+            let document = try #require(try await daemon.document(id), "the execution streamed across the reload is stored")
+            #expect(document.array("events")?.count == 30, "the old per-execution event limit (500) stays until a restart")
+            #expect(daemon.stderr.contains(" debug telemetryd:"), "debug lines after the reload:\n\(daemon.stderr)")
         }
-        _ = try dir.write("telemetryd.conf", "TELEMETRY_LOG_LEVEL=info\nTELEMETRY_MAX_EVENTS_PER_EXECUTION=500\n")
-        try await daemon.start()
-        _ = await notify.waitFor(timeout: 5) { fields($0).contains("READY=1") }
-
-        // A client streams across the reload.
-        let id = newExecutionID()
-        let client = try daemon.connect()
-        defer { client.close() }
-        try client.sendLines([Wire.start(id, script: "reload.sh")])
-
-        _ = try dir.write("telemetryd.conf", "TELEMETRY_LOG_LEVEL=debug\nTELEMETRY_MAX_EVENTS_PER_EXECUTION=20\n")
-        notify.drain()
-        let before = notify.messages.count
-        daemon.signal(SIGHUP)
-        let reloading = await notify.waitFor(timeout: 5) { fields($0).contains("RELOADING=1") }
-        let reloadingMessage = try #require(reloading, "no RELOADING=1: \(notify.messages)\n\(daemon.stderr)")
-        let monotonic = fields(reloadingMessage).first { $0.hasPrefix("MONOTONIC_USEC=") }.flatMap { Int($0.dropFirst(15)) }
-        #expect((monotonic ?? 0) > 0, "RELOADING=1 without MONOTONIC_USEC: \(reloadingMessage)")
-        let readyAgain = await notify.waitFor(timeout: 5) { message in
-            fields(message).contains("READY=1") && notify.messages.lastIndex(of: message).map { $0 > before } == true
-                && notify.messages.firstIndex(of: reloadingMessage).map { notify.messages.lastIndex(of: message)! > $0 } == true
-        }
-        let ready = try #require(readyAgain, "no READY=1 after RELOADING=1: \(notify.messages)")
-        #expect(ready.contains("restart to apply TELEMETRY_MAX_EVENTS_PER_EXECUTION"), "\(ready)")
-
-        let log = daemon.stderr
-        #expect(log.contains("configuration reloaded: applied TELEMETRY_LOG_LEVEL"), "\(log)")
-        #expect(log.contains("only after a restart") && log.contains("TELEMETRY_MAX_EVENTS_PER_EXECUTION"), "\(log)")
-        // debug is live now: the flush below is logged at debug level only after the reload.
-        for index in 0..<30 { try client.sendLine(Wire.event(id, "info", "op\(index)")) }
-        try client.sendLine(Wire.end(id, exitCode: 0))
-        _ = try await client.flush()
-        let document = try #require(try await daemon.document(id), "the execution streamed across the reload is stored")
-        #expect(document.array("events")?.count == 30, "the old per-execution event limit (500) stays until a restart")
-        #expect(daemon.stderr.contains(" debug telemetryd:"), "debug lines after the reload:\n\(daemon.stderr)")
     }
 
     @Test("an invalid configuration on SIGHUP keeps the running one, says why (file:line) in the log and in STATUS, and the daemon keeps serving")
     func invalidReloadKeepsRunning() async throws {
-        let dir = try TempDir("badrel")
-        let notify = try NotifySocket(path: dir.file("notify.sock"))
-        let daemon = try DaemonProcess(dir: dir, environment: ["NOTIFY_SOCKET": notify.path])
-        defer {
-            daemon.forceStop()
-            dir.remove()
-        }
-        try await daemon.start()
-        _ = await notify.waitFor(timeout: 5) { fields($0).contains("READY=1") }
-        _ = try dir.write("telemetryd.conf", "# broken\nTELEMETRY_BATCH_SIZE=lots\n")
-        daemon.signal(SIGHUP)
-        let failed = await notify.waitFor(timeout: 5) { $0.contains("READY=1") && $0.contains("RELOAD FAILED") }
-        let message = try #require(failed, "\(notify.messages)\n\(daemon.stderr)")
-        #expect(message.contains("TELEMETRY_BATCH_SIZE"), "\(message)")
-        #expect(daemon.stderr.contains("configuration reload rejected"), "\(daemon.stderr)")
-        #expect(daemon.stderr.contains("telemetryd.conf:2"), "the problem names the file and line:\n\(daemon.stderr)")
-        let id = newExecutionID()
-        _ = try await daemon.sendAndFlush(Wire.execution(id))
-        #expect(try await daemon.document(id) != nil)
+        try await withNotifyingDaemon(tag: "badrel") { daemon, notify in
+            _ = await notify.waitFor(timeout: 5) { fields($0).contains("READY=1") }
+            _ = try daemon.dir.write("telemetryd.conf", "# broken\nTELEMETRY_BATCH_SIZE=lots\n")
+            daemon.signal(SIGHUP)
+            let failed = await notify.waitFor(timeout: 5) { $0.contains("READY=1") && $0.contains("RELOAD FAILED") }
+            let message = try #require(failed, "\(notify.messages)\n\(daemon.stderr)")
+            #expect(message.contains("TELEMETRY_BATCH_SIZE"), "\(message)")
+            #expect(daemon.stderr.contains("configuration reload rejected"), "\(daemon.stderr)")
+            #expect(daemon.stderr.contains("telemetryd.conf:2"), "the problem names the file and line:\n\(daemon.stderr)")
+            let id = newExecutionID()
+            _ = try await daemon.sendAndFlush(Wire.execution(id))
+            #expect(try await daemon.document(id) != nil)
 
-        // Fixing the file and reloading again clears the failure from the status line.
-        _ = try dir.write("telemetryd.conf", "TELEMETRY_BATCH_SIZE=50\n")
-        daemon.signal(SIGHUP)
-        let fixed = await notify.waitFor(timeout: 5) { $0.contains("READY=1") && !$0.contains("RELOAD FAILED") && notify.messages.contains(message) && notify.messages.lastIndex(of: $0)! > notify.messages.firstIndex(of: message)! }
-        #expect(fixed != nil, "\(notify.messages)")
-        #expect(try await daemon.terminate().status == 0)
+            // Fixing the file and reloading again clears the failure from the status line.
+            _ = try daemon.dir.write("telemetryd.conf", "TELEMETRY_BATCH_SIZE=50\n")
+            daemon.signal(SIGHUP)
+            let fixed = await notify.waitFor(timeout: 5) { $0.contains("READY=1") && !$0.contains("RELOAD FAILED") && notify.messages.contains(message) && notify.messages.lastIndex(of: $0)! > notify.messages.firstIndex(of: message)! }
+            #expect(fixed != nil, "\(notify.messages)")
+            #expect(try await daemon.terminate().status == 0)
+        }
     }
 
     @Test("socket activation: systemd-socket-activate starts the daemon on the first connection; it serves the passed socket and leaves its path alone")
