@@ -32,7 +32,6 @@ public struct SendSession {
     }
 
     public struct Outcome: Sendable {
-        public var linesSent = 0
         public var linesSpooled = 0
         public var linesInvalid = 0
         public var linesDropped = 0
@@ -155,21 +154,27 @@ public struct SendSession {
             outcome.linesInvalid += 1
             complain("line \(lineNumber): too_long: \(byteCount)+ bytes exceed the limit of \(options.maxLineBytes) bytes; split the message or raise TELEMETRY_MAX_LINE_BYTES on both sides")
         case .line(let bytes):
-            let message: WireMessage
+            // parseLine: an event line (nearly every line) is checked without copying its strings.
+            let parsed: ParsedLine
             do {
-                message = try WireParser.parse(bytes, maxLineBytes: options.maxLineBytes)
+                parsed = try WireParser.parseLine(bytes, maxLineBytes: options.maxLineBytes)
             } catch {
                 outcome.linesInvalid += 1
                 complain("line \(lineNumber): \(error.reason.rawValue): \(error.detail) in: \(excerpt(bytes))")
                 return
             }
-            switch message {
-            case .control: sawControl = true
-            // An execution's end is followed by the exit path's wait for durability: no pause before it.
-            case .record(let record): if case .end = record.body { sawControl = true }
+            var control: ControlRequest?
+            switch parsed {
+            case .event: break
+            case .control(let request):
+                sawControl = true
+                control = request
+            case .record(let record):
+                // An execution's end is followed by the exit path's wait for durability: no pause before it.
+                if case .end = record.body { sawControl = true }
             }
             if options.disabled {
-                if case .control(let request) = message { answerDisabled(request) }
+                if let control { answerDisabled(control) }
                 return
             }
             if !connectAttempted { connect() }
@@ -177,9 +182,9 @@ public struct SendSession {
                 if sent == outgoing.count { lastProgress = monotonicMicroseconds() }
                 outgoing.append(contentsOf: bytes)
                 outgoing.append(UInt8(ascii: "\n"))
-                if case .control(let request) = message { replies.append(.output(request)) }
-            } else if case .control(let request) = message {
-                answerLocally(request)
+                if let control { replies.append(.output(control)) }
+            } else if let control {
+                answerLocally(control)
             } else {
                 spoolLine(bytes)
             }
@@ -228,12 +233,12 @@ public struct SendSession {
     }
 
     /// Drops the fully sent lines from the front, keeping a partly sent line so a spill can resend it whole.
+    /// Only once the sent part is at least half the buffer, so that the bytes still waiting are moved a
+    /// bounded number of times (a busy daemon can leave megabytes waiting).
     private mutating func compact() {
-        guard sent > 65_536 || sent == outgoing.count else { return }
+        guard sent == outgoing.count || (sent > 65_536 && sent >= outgoing.count / 2) else { return }
         var cut = sent
         while cut > 0 && outgoing[cut - 1] != UInt8(ascii: "\n") { cut -= 1 }
-        let lines = outgoing[..<cut].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
-        outcome.linesSent += lines
         outgoing.removeFirst(cut)
         sent -= cut
     }
@@ -285,7 +290,6 @@ public struct SendSession {
         socket = -1
         var start = sent
         while start > 0 && outgoing[start - 1] != UInt8(ascii: "\n") { start -= 1 }
-        outcome.linesSent += outgoing[..<start].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
         let unsent = outgoing[start...]
         outgoing = []
         sent = 0

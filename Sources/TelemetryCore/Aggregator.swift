@@ -66,13 +66,60 @@ public struct Aggregator: Sendable {
         return closes ? open.remove(at: index).value : nil
     }
 
+    /// Applies one event line whose object for the document is already encoded (`EventFragment`). The
+    /// ingest path's common case: it needs no `WireRecord`, and an event never closes its execution.
+    public mutating func applyEvent(_ id: ExecutionID, timestamp: Timestamp, receivedAt: Timestamp,
+                                    sender: SenderIdentity, isError: Bool, eventJSON: UnsafeRawBufferPointer) {
+        var index = open.index(forKey: id)
+        if index == nil {
+            open[id] = Execution(id: id, senderUID: sender.uid, senderPID: sender.pid, firstSeenAt: timestamp)
+            index = open.index(forKey: id)
+        }
+        guard let index else { return }
+        Self.noteLine(timestamp: timestamp, receivedAt: receivedAt, in: &open.values[index])
+        Self.foldEvent(isError: isError, eventJSON: eventJSON, into: &open.values[index], limits: limits)
+    }
+
+    @inline(__always)
+    private static func noteLine(timestamp: Timestamp, receivedAt: Timestamp, in execution: inout Execution) {
+        execution.lastActivity = max(execution.lastActivity, receivedAt)
+        execution.firstSeenAt = min(execution.firstSeenAt, timestamp)
+        execution.lineCount += 1
+    }
+
+    @inline(__always)
+    private static func foldEvent(isError: Bool, eventJSON: UnsafeRawBufferPointer, into execution: inout Execution,
+                                  limits: AggregationLimits) {
+        if execution.eventCount + execution.errorCount >= limits.maxEventsPerExecution {
+            execution.droppedEvents += 1
+            return
+        }
+        if isError {
+            appendObject(eventJSON, to: &execution.errorsJSON)
+            execution.errorCount += 1
+        } else {
+            appendObject(eventJSON, to: &execution.eventsJSON)
+            execution.eventCount += 1
+        }
+    }
+
+    /// Appends one encoded object to a comma-separated list. The list grows geometrically from a first
+    /// reservation that fits a typical script's events, instead of through every small size.
+    @inline(__always)
+    private static func appendObject(_ json: UnsafeRawBufferPointer, to list: inout [UInt8]) {
+        if list.isEmpty {
+            list.reserveCapacity(Swift.max(4_096, json.count * 16))
+        } else {
+            list.append(UInt8(ascii: ","))
+        }
+        list.append(contentsOf: json)
+    }
+
     /// Folds one record into its execution; returns true when the record ends the execution.
     private static func fold(_ accepted: AcceptedRecord, eventJSON: UnsafeRawBufferPointer?,
                              into execution: inout Execution, limits: AggregationLimits) -> Bool {
         let record = accepted.record
-        execution.lastActivity = max(execution.lastActivity, accepted.receivedAt)
-        execution.firstSeenAt = min(execution.firstSeenAt, record.timestamp)
-        execution.lineCount += 1
+        noteLine(timestamp: record.timestamp, receivedAt: accepted.receivedAt, in: &execution)
         switch record.body {
         case let .start(script, version, environment, pid):
             execution.scriptName = script
@@ -81,27 +128,15 @@ public struct Aggregator: Sendable {
             execution.scriptPID = pid
             execution.startedAt = record.timestamp
         case let .event(level, operation, message, duration):
-            if execution.eventCount + execution.errorCount >= limits.maxEventsPerExecution {
-                execution.droppedEvents += 1
-                return false
-            }
-            func append(to list: inout [UInt8]) {
-                if !list.isEmpty { list.append(UInt8(ascii: ",")) }
-                if let eventJSON {
-                    list.append(contentsOf: eventJSON)
-                } else {
-                    var json = JSONWriter(capacity: 128 + message.utf8.count)
-                    EventFragment.write(level: level, operation: operation, message: message,
-                                        durationSeconds: duration, timestamp: record.timestamp, into: &json)
-                    list.append(contentsOf: json.bytes)
-                }
-            }
-            if level == .error {
-                append(to: &execution.errorsJSON)
-                execution.errorCount += 1
+            if let eventJSON {
+                foldEvent(isError: level == .error, eventJSON: eventJSON, into: &execution, limits: limits)
             } else {
-                append(to: &execution.eventsJSON)
-                execution.eventCount += 1
+                var json = JSONWriter(capacity: 128 + message.utf8.count)
+                EventFragment.write(level: level, operation: operation, message: message,
+                                    durationSeconds: duration, timestamp: record.timestamp, into: &json)
+                json.bytes.withUnsafeBytes {
+                    foldEvent(isError: level == .error, eventJSON: $0, into: &execution, limits: limits)
+                }
             }
         case let .metric(name, value):
             execution.metrics[name] = value

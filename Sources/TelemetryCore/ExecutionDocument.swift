@@ -23,6 +23,28 @@ public enum EventFragment {
     public static func write(level: EventLevel, operation: String, message: String, durationSeconds: Double?,
                              timestamp: Timestamp, into json: inout JSONWriter) {
         json.startIndependentValue()
+        appendOpening(level, to: &json)
+        json.appendQuotedString(operation)
+        json.appendVerbatim(#","message":"#)
+        json.appendQuotedString(message)
+        appendClosing(timestamp: timestamp, durationSeconds: durationSeconds, to: &json)
+    }
+
+    /// Encodes a parsed event line as a separate value appended to `json`, copying its strings straight
+    /// from the line; returns the object's byte range. The bytes are those `write` produces for the same event.
+    public static func append(_ event: EventLine, to json: inout JSONWriter) -> Range<Int> {
+        json.startIndependentValue()
+        let start = json.bytes.count
+        appendOpening(event.level, to: &json)
+        json.appendQuotedString(event.operation)
+        json.appendVerbatim(#","message":"#)
+        json.appendQuotedString(event.message)
+        appendClosing(timestamp: event.timestamp, durationSeconds: event.durationSeconds, to: &json)
+        return start..<json.bytes.count
+    }
+
+    @inline(__always)
+    private static func appendOpening(_ level: EventLevel, to json: inout JSONWriter) {
         switch level {
         case .success: json.appendVerbatim(#"{"type":"success","operation":"#)
         case .error: json.appendVerbatim(#"{"type":"error","operation":"#)
@@ -30,9 +52,10 @@ public enum EventFragment {
         case .info: json.appendVerbatim(#"{"type":"info","operation":"#)
         case .debug: json.appendVerbatim(#"{"type":"debug","operation":"#)
         }
-        json.appendQuotedString(operation)
-        json.appendVerbatim(#","message":"#)
-        json.appendQuotedString(message)
+    }
+
+    @inline(__always)
+    private static func appendClosing(timestamp: Timestamp, durationSeconds: Double?, to json: inout JSONWriter) {
         json.appendVerbatim(#","timestamp":"#)
         json.timestamp(timestamp)
         if let durationSeconds {

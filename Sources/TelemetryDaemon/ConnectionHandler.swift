@@ -119,10 +119,11 @@ final class ConnectionHandler: ChannelInboundHandler {
                    excerpt: nil)
         case .line(let bytes):
             do {
-                switch try WireParser.parse(bytes, maxLineBytes: maxLineBytes) {
-                case .record(let record):
+                let parsed = try WireParser.parseLine(bytes, maxLineBytes: maxLineBytes)
+                switch parsed {
+                case .event, .record:
                     if enabled {
-                        batch.append(record, json: bytes, sender: sender, receivedAt: readAt, journalPrefix: journalPrefix)
+                        batch.append(parsed, json: bytes, sender: sender, receivedAt: readAt, journalPrefix: journalPrefix)
                     } else {
                         rejects[.disabled, default: 0] += 1
                     }

@@ -336,7 +336,7 @@ final class IngestWriter: @unchecked Sendable {
         checkStoreSize(now: nowStamp)
         if storeFull {
             // Refuse, count and say so; nothing already stored is given up to make room.
-            let refused = batches.reduce(0) { $0 + $1.records.count }
+            let refused = batches.reduce(0) { $0 + $1.lineCount }
             if refused > 0 { counters.reject(.storeFull, count: refused) }
             batches = []
         }
@@ -346,8 +346,8 @@ final class IngestWriter: @unchecked Sendable {
         var unknown = Set<ExecutionID>()
         var previous: ExecutionID?
         for batch in batches {
-            for accepted in batch.records where accepted.record.executionID != previous {
-                let id = accepted.record.executionID
+            for line in batch.lines where line.executionID != previous {
+                let id = line.executionID
                 previous = id
                 if !aggregator.isOpen(id) && !recentlyClosed.contains(id) { unknown.insert(id) }
             }
@@ -367,8 +367,8 @@ final class IngestWriter: @unchecked Sendable {
             var previous: ExecutionID?
             var previousClosed = false
             batch.fragments.bytes.withUnsafeBytes { fragments in
-                for (lineIndex, record) in batch.records.enumerated() {
-                    let id = record.record.executionID
+                for (lineIndex, line) in batch.lines.enumerated() {
+                    let id = line.executionID
                     if id != previous {
                         previous = id
                         previousClosed = recentlyClosed.contains(id)
@@ -378,16 +378,24 @@ final class IngestWriter: @unchecked Sendable {
                         continue
                     }
                     accepted += 1
-                    let range = batch.fragmentRanges[lineIndex]
-                    let eventJSON = range.isEmpty ? nil : UnsafeRawBufferPointer(rebasing: fragments[range])
-                    if let execution = aggregator.apply(record, eventJSON: eventJSON) {
-                        dropped += execution.droppedEvents
-                        documents.append(document(for: execution))
-                        uncommittedExecutions.append(execution)
-                        recentlyClosed.insert(id)
-                        previousClosed = true
-                    } else {
+                    switch line.content {
+                    case .event(let range, let isError):
+                        aggregator.applyEvent(id, timestamp: line.timestamp, receivedAt: line.receivedAt,
+                                              sender: line.sender, isError: isError,
+                                              eventJSON: UnsafeRawBufferPointer(rebasing: fragments[range]))
                         pending.append((batchIndex, lineIndex))
+                    case .record(let index):
+                        let record = AcceptedRecord(record: batch.records[index], sender: line.sender,
+                                                    receivedAt: line.receivedAt)
+                        if let execution = aggregator.apply(record) {
+                            dropped += execution.droppedEvents
+                            documents.append(document(for: execution))
+                            uncommittedExecutions.append(execution)
+                            recentlyClosed.insert(id)
+                            previousClosed = true
+                        } else {
+                            pending.append((batchIndex, lineIndex))
+                        }
                     }
                 }
             }
@@ -398,16 +406,20 @@ final class IngestWriter: @unchecked Sendable {
         var journaled = Set<ExecutionID>()
         previous = nil
         var previousOpen = false
-        for (batchIndex, lineIndex) in pending {
-            let batch = batches[batchIndex]
-            let id = batch.records[lineIndex].record.executionID
-            if id != previous {
-                previous = id
-                previousOpen = aggregator.isOpen(id)
-                if previousOpen { journaled.insert(id) }
+        var next = 0
+        for (batchIndex, batch) in batches.enumerated() where next < pending.count && pending[next].batch == batchIndex {
+            batch.journal.withUnsafeBytes { journal in
+                while next < pending.count && pending[next].batch == batchIndex {
+                    let line = batch.lines[pending[next].line]
+                    next += 1
+                    if line.executionID != previous {
+                        previous = line.executionID
+                        previousOpen = aggregator.isOpen(line.executionID)
+                        if previousOpen { journaled.insert(line.executionID) }
+                    }
+                    if previousOpen { chunk.append(contentsOf: UnsafeRawBufferPointer(rebasing: journal[line.journal])) }
+                }
             }
-            guard previousOpen else { continue }
-            chunk.append(contentsOf: batch.journal[batch.ranges[lineIndex]])
         }
 
         if nowStamp.microseconds - lastIdleCheckMicroseconds >= 1_000_000 {

@@ -152,12 +152,12 @@ final class SpoolIngester: @unchecked Sendable {
                     handle(framed, sender: sender, receivedAt: receivedAt, batch: &batch, rejects: &rejects)
                 }
             }
-            accepted += batch.records.count
+            accepted += batch.lineCount
             if !batch.isEmpty { submitWaiting(batch) }
             batch = IngestBatch()
         }
         framer.finish { framed in handle(framed, sender: sender, receivedAt: receivedAt, batch: &batch, rejects: &rejects) }
-        accepted += batch.records.count
+        accepted += batch.lineCount
         if !batch.isEmpty { submitWaiting(batch) }
         let rejected = rejects.values.reduce(0, +)
         if rejected > 0 {
@@ -210,9 +210,9 @@ final class SpoolIngester: @unchecked Sendable {
             rejects[.tooLong, default: 0] += 1
         case .line(let bytes):
             do {
-                if case .record(let record) = try WireParser.parse(bytes, maxLineBytes: maxLineBytes) {
-                    batch.append(record, json: bytes, sender: sender, receivedAt: receivedAt)
-                }
+                let parsed = try WireParser.parseLine(bytes, maxLineBytes: maxLineBytes)
+                if case .control = parsed { return }
+                batch.append(parsed, json: bytes, sender: sender, receivedAt: receivedAt)
             } catch {
                 rejects[error.reason, default: 0] += 1
             }

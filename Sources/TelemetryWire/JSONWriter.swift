@@ -86,13 +86,45 @@ public struct JSONWriter: Sendable {
             return
         }
         separate()
-        bytes.append(contentsOf: value.description.utf8)
+        if !appendShortDecimal(value) {
+            bytes.append(contentsOf: value.description.utf8)
+        }
         needsComma = true
     }
 
-    public mutating func integer(_ value: Int64) {
-        separate()
+    /// Writes `value` when it is exactly a decimal with at most 6 fraction digits and a magnitude from
+    /// 0.001 to below 10^6 (durations and most metrics) without going through `description`; returns
+    /// false otherwise. The text is the one `description` gives: below 10^6 doubles are less than 10^-9
+    /// apart, so a decimal with at most 6 fraction digits that round-trips is the only such decimal for
+    /// this double, hence also its shortest round-trip form; and `description` uses fixed notation there.
+    private mutating func appendShortDecimal(_ value: Double) -> Bool {
+        let magnitude = value.magnitude
+        guard magnitude >= 0.001 && magnitude < 1_000_000 else { return false }
+        let scaled = (magnitude * 1_000_000).rounded()
+        // Division is correctly rounded, as is parsing the decimal: equal exactly when the decimal round-trips.
+        guard scaled / 1_000_000 == magnitude else { return false }
+        let micros = Int64(scaled)
         if value < 0 { bytes.append(ASCII.minus) }
+        appendDigits(micros / 1_000_000)
+        var fraction = micros % 1_000_000
+        if fraction == 0 { return true }  // not reached: integral values are written by `integer`
+        bytes.append(ASCII.dot)
+        var width = 6
+        while fraction % 10 == 0 {
+            fraction /= 10
+            width -= 1
+        }
+        var divisor: Int64 = 1
+        for _ in 1..<width { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(ASCII.zero + UInt8(fraction / divisor))
+            fraction %= divisor
+            divisor /= 10
+        }
+        return true
+    }
+
+    private mutating func appendDigits(_ value: Int64) {
         var magnitude = value.magnitude
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
             var count = 0
@@ -103,6 +135,12 @@ public struct JSONWriter: Sendable {
             } while magnitude > 0
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[(20 - count)...]))
         }
+    }
+
+    public mutating func integer(_ value: Int64) {
+        separate()
+        if value < 0 { bytes.append(ASCII.minus) }
+        appendDigits(value)
         needsComma = true
     }
 
@@ -232,20 +270,30 @@ public struct JSONWriter: Sendable {
     // MARK: Escaping
 
     private mutating func appendQuoted(_ text: String) {
-        bytes.append(ASCII.quote)
         var text = text
-        text.withUTF8 { utf8 in
-            // Copy runs of bytes that need no escaping in one go.
-            var runStart = 0
-            for index in 0..<utf8.count {
-                let byte = utf8[index]
-                if byte >= 0x20 && byte != ASCII.quote && byte != ASCII.backslash { continue }
-                if runStart < index { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index])) }
-                appendEscaped(byte)
-                runStart = index + 1
-            }
-            if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+        text.withUTF8 { appendQuotedString(utf8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends UTF-8 bytes as a quoted, escaped string, outside the comma bookkeeping.
+    public mutating func appendQuotedString(utf8: UnsafeRawBufferPointer) {
+        bytes.append(ASCII.quote)
+        // Copy runs of bytes that need no escaping in one go.
+        var runStart = 0
+        for index in 0..<utf8.count {
+            let byte = utf8[index]
+            if byte >= 0x20 && byte != ASCII.quote && byte != ASCII.backslash { continue }
+            if runStart < index { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: utf8[runStart..<index])) }
+            appendEscaped(byte)
+            runStart = index + 1
         }
+        if runStart < utf8.count { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: utf8[runStart...])) }
+        bytes.append(ASCII.quote)
+    }
+
+    /// `"` + bytes known to need no escaping + `"`.
+    mutating func appendQuotedVerbatim(_ content: UnsafeRawBufferPointer) {
+        bytes.append(ASCII.quote)
+        bytes.append(contentsOf: content)
         bytes.append(ASCII.quote)
     }
 

@@ -6,7 +6,9 @@
 /// too_long → invalid_utf8 → not_json → not_object → non_finite_number → duplicate field (invalid_value)
 /// → `v` → `kind` → unknown fields → the kind's fields in documented order.
 public enum WireParser {
-    public static func parse(_ line: UnsafeRawBufferPointer, maxLineBytes: Int = defaultMaxLineBytes) throws(WireError) -> WireMessage {
+    /// Parses and validates one line without copying an event's strings: see `ParsedLine`, which is valid
+    /// only while `line`'s bytes are. The client's validation and the daemon's ingest use this.
+    public static func parseLine(_ line: UnsafeRawBufferPointer, maxLineBytes: Int = defaultMaxLineBytes) throws(WireError) -> ParsedLine {
         guard line.count <= maxLineBytes else {
             throw WireError(.tooLong, "line is \(line.count) bytes, more than the limit of \(maxLineBytes) bytes")
         }
@@ -21,11 +23,16 @@ public enum WireParser {
             throw WireError(.invalidUTF8, "invalid UTF-8 at byte offset \(bad) (byte 0x\(base[bad] < 0x10 ? "0" : "")\(hex))")
         }
         return try withUnsafeTemporaryAllocation(of: JSONToken.self, capacity: WireField.count) {
-            (slots: UnsafeMutableBufferPointer<JSONToken>) throws(WireError) -> WireMessage in
+            (slots: UnsafeMutableBufferPointer<JSONToken>) throws(WireError) -> ParsedLine in
             var line = ScannedLine(base: base, count: count, slots: slots.baseAddress!)
             try line.scan()
             return try line.validate()
         }
+    }
+
+    /// Parses and validates one line into value types.
+    public static func parse(_ line: UnsafeRawBufferPointer, maxLineBytes: Int = defaultMaxLineBytes) throws(WireError) -> WireMessage {
+        try parseLine(line, maxLineBytes: maxLineBytes).message
     }
 
     public static func parse(_ line: [UInt8], maxLineBytes: Int = defaultMaxLineBytes) throws(WireError) -> WireMessage {
@@ -343,7 +350,7 @@ struct ScannedLine {
         WireError(reason, "field \"\(field.name)\" \(requirement) (got \(rawExcerpt(token(field))))")
     }
 
-    mutating func validate() throws(WireError) -> WireMessage {
+    mutating func validate() throws(WireError) -> ParsedLine {
         if scanner.hasNonFinite {
             let text = scanner.excerpt(scanner.nonFiniteOffset, scanner.nonFiniteOffset + scanner.nonFiniteLength, limit: 40)
             let member = nonFiniteMember.map { "field \"\(keyText($0))\" contains" } ?? "the line contains"
@@ -381,7 +388,7 @@ struct ScannedLine {
             }
         }
         try checkMembers(of: kind)
-        return .record(try record(kind))
+        return try record(kind)
     }
 
     /// Unknown members: the earliest of an unknown name and a known name not allowed for this kind.
@@ -399,7 +406,7 @@ struct ScannedLine {
         }
     }
 
-    func record(_ kind: WireKind) throws(WireError) -> WireRecord {
+    func record(_ kind: WireKind) throws(WireError) -> ParsedLine {
         guard has(.executionID) else { throw missing(.executionID, kind) }
         let executionID = try executionIDValue()
         guard has(.ts) else { throw missing(.ts, kind) }
@@ -420,10 +427,13 @@ struct ScannedLine {
             guard case .success(let found) = matched, let level = found else {
                 throw invalid(.level, "must be one of \(EventLevel.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            let operation = try requiredString(.operation, kind, maxBytes: 256)
-            let message = try optionalString(.message, minBytes: 0, maxBytes: Int.max) ?? ""
+            guard has(.operation) else { throw missing(.operation, kind) }
+            let operation = try stringSlice(.operation, minBytes: 1, maxBytes: 256)!
+            let message = try stringSlice(.message, minBytes: 0, maxBytes: Int.max)
+                ?? JSONStringSlice(raw: UnsafeRawBufferPointer(start: base, count: 0), hasEscapes: false)
             let duration = try optionalDuration()
-            body = .event(level: level, operation: operation, message: message, durationSeconds: duration)
+            return .event(EventLine(executionID: executionID, timestamp: timestamp, level: level,
+                                    operation: operation, message: message, durationSeconds: duration))
         case .metric:
             let name = try requiredString(.name, kind, maxBytes: 128)
             guard Self.isMetricName(name) else {
@@ -446,7 +456,7 @@ struct ScannedLine {
         case .control:
             preconditionFailure("control lines are not records")
         }
-        return WireRecord(executionID: executionID, timestamp: timestamp, body: body)
+        return .record(WireRecord(executionID: executionID, timestamp: timestamp, body: body))
     }
 
     func controlRequest() throws(WireError) -> ControlRequest {
@@ -579,17 +589,25 @@ struct ScannedLine {
     }
 
     func optionalString(_ field: WireField, minBytes: Int, maxBytes: Int) throws(WireError) -> String? {
+        try stringSlice(field, minBytes: minBytes, maxBytes: maxBytes)?.string
+    }
+
+    /// A string member checked without copying it: type, lone surrogate escapes, decoded length.
+    func stringSlice(_ field: WireField, minBytes: Int, maxBytes: Int) throws(WireError) -> JSONStringSlice? {
         guard has(field) else { return nil }
         let stringToken = token(field)
         guard stringToken.kind == .string else { throw wrongType(field, "a string") }
-        let text: String
-        switch JSONStrings.decode(base, stringToken) {
-        case .success(let decoded): text = decoded
-        case .failure(let lone):
-            throw WireError(.invalidValue,
-                "field \"\(field.name)\" contains a lone UTF-16 surrogate escape at byte offset \(lone.offset) (\(scanner.excerpt(lone.offset, min(lone.offset + 6, scanner.end))) must be part of a \\uD800-\\uDBFF + \\uDC00-\\uDFFF pair)")
+        let length: Int
+        if !stringToken.hasEscapes {
+            length = stringToken.end - stringToken.start
+        } else {
+            switch JSONStrings.withDecodedBytes(base, stringToken, { $0.count }) {
+            case .success(let decodedLength): length = decodedLength
+            case .failure(let lone):
+                throw WireError(.invalidValue,
+                    "field \"\(field.name)\" contains a lone UTF-16 surrogate escape at byte offset \(lone.offset) (\(scanner.excerpt(lone.offset, min(lone.offset + 6, scanner.end))) must be part of a \\uD800-\\uDBFF + \\uDC00-\\uDFFF pair)")
+            }
         }
-        let length = text.utf8.count
         if length < minBytes {
             throw WireError(.invalidValue, "field \"\(field.name)\" must not be empty")
         }
@@ -597,7 +615,8 @@ struct ScannedLine {
             throw WireError(.invalidValue,
                 "field \"\(field.name)\" must be at most \(maxBytes) bytes (got \(length) bytes: \(rawExcerpt(stringToken)))")
         }
-        return text
+        return JSONStringSlice(raw: UnsafeRawBufferPointer(start: base + stringToken.start, count: stringToken.end - stringToken.start),
+                               hasEscapes: stringToken.hasEscapes)
     }
 
     func optionalInteger(_ field: WireField, _ range: ClosedRange<Int64>) throws(WireError) -> Int64? {

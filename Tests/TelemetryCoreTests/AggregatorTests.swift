@@ -236,4 +236,32 @@ struct EventFragmentTests {
         #expect(document["events"]?[0]?["message"]?.stringValue == "quote \" and \\ and \n newline")
         #expect(document["errors"]?[0]?["message"]?.stringValue == "näh ✓")
     }
+
+    @Test("an event parsed without copying its strings encodes to the same bytes as the decoded record",
+          arguments: [
+              #""level":"info","operation":"deploy","message":"plain text","duration_seconds":1.25"#,
+              #""level":"error","operation":"db","message":"quote \" backslash \\ slash \/ newline \n tab \t""#,
+              #""level":"warning","operation":"op\u0041","message":"\u00e9\u2713 \ud83d\ude00 \u0001""#,
+              #""level":"debug","operation":"näh","message":"raw ✓ 😀 \u007f""#,
+              #""level":"success","operation":"o","duration_seconds":0.000001"#,
+              #""level":"info","operation":"o","message":"","duration_seconds":12345.678"#,
+          ])
+    func parsedLineMatchesRecord(_ members: String) throws {
+        let line = #"{"v":1,"kind":"event","execution_id":"6f1c2f8e-2b0a-4c1e-9d7a-3e5b8c9d0a1b","ts":1732870000.123456,"#
+            + members + "}"
+        let bytes = Array(line.utf8)
+        let (fromSlices, fromRecord, record) = try bytes.withUnsafeBytes { raw throws -> ([UInt8], [UInt8], WireRecord?) in
+            guard case .event(let event) = try WireParser.parseLine(raw) else {
+                Issue.record("not parsed as an event")
+                return ([], [], nil)
+            }
+            var sliced = JSONWriter()
+            let range = EventFragment.append(event, to: &sliced)
+            var decoded = JSONWriter()
+            _ = EventFragment.append(event.record, to: &decoded)
+            return (Array(sliced.bytes[range]), decoded.bytes, event.record)
+        }
+        #expect(String(decoding: fromSlices, as: UTF8.self) == String(decoding: fromRecord, as: UTF8.self))
+        #expect(try WireParser.parse(line) == .record(#require(record)))
+    }
 }

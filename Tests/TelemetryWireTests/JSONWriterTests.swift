@@ -208,3 +208,44 @@ struct JSONValueTests {
         #expect(throws: Never.self) { try JSONValue.parse(fine) }
     }
 }
+
+@Suite("JSONWriter numbers: the short-decimal path writes what description writes")
+struct JSONWriterShortDecimalTests {
+    private func written(_ value: Double) -> String {
+        var writer = JSONWriter()
+        writer.number(value)
+        return writer.string
+    }
+
+    @Test(arguments: [0.001, 0.0015, 0.000999, 0.0001, 1e-05, 0.5, 1.001, 2.25, 123.456789, 999_999.999999,
+                      999_999.9999995, 1_000_000.5, 0.1, 0.2, 0.3, 1.0000005, 42.000001, -0.001, -17.5, 3.14159265])
+    func edgeCases(_ value: Double) {
+        #expect(written(value) == value.description, "\(value)")
+    }
+
+    @Test func decimalsWithUpToSixFractionDigits() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200_000 {
+            let micros = Int64.random(in: 1...999_999_999_999, using: &generator)
+            let value = Double(micros) / 1_000_000 * (Bool.random(using: &generator) ? 1 : -1)
+            if value.rounded(.towardZero) == value { continue }
+            #expect(written(value) == value.description, "\(micros)")
+        }
+    }
+
+    @Test func arbitraryDoubles() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200_000 {
+            let value = Double.random(in: -2_000_000...2_000_000, using: &generator)
+                / pow10(Int.random(in: 0...9, using: &generator))
+            if value.rounded(.towardZero) == value { continue }
+            #expect(written(value) == value.description, "\(value)")
+        }
+    }
+
+    private func pow10(_ exponent: Int) -> Double {
+        var result = 1.0
+        for _ in 0..<exponent { result *= 10 }
+        return result
+    }
+}

@@ -16,6 +16,8 @@ struct TimestampTests {
         (-1, "1969-12-31T23:59:59.999Z"),
         (-62_135_596_800_000_000, "0001-01-01T00:00:00.000Z"),
         (253_402_300_799_999_000, "9999-12-31T23:59:59.999Z"),
+        (253_402_300_800_000_000, "10000-01-01T00:00:00.000Z"),  // past the four-digit fast path
+        (-62_135_596_800_000_001, "0000-12-31T23:59:59.999Z"),
     ])
     func formats(_ microseconds: Int64, _ text: String) {
         #expect(Timestamp(microseconds: microseconds).rfc3339 == text)
