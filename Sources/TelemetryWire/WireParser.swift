@@ -22,7 +22,13 @@ public enum WireParser {
             let hex = String(base[bad], radix: 16, uppercase: true)
             throw WireError(.invalidUTF8, "invalid UTF-8 at byte offset \(bad) (byte 0x\(base[bad] < 0x10 ? "0" : "")\(hex))")
         }
-        return try withUnsafeTemporaryAllocation(of: JSONToken.self, capacity: WireField.count) {
+        if let event = CanonicalEvent.parse(base, count) { return .event(event) }
+        return try parseGeneral(base, count)
+    }
+
+    /// The general path: any member order, whitespace, every error. `base[0..<count]` is valid UTF-8.
+    static func parseGeneral(_ base: UnsafePointer<UInt8>, _ count: Int) throws(WireError) -> ParsedLine {
+        try withUnsafeTemporaryAllocation(of: JSONToken.self, capacity: WireField.count) {
             (slots: UnsafeMutableBufferPointer<JSONToken>) throws(WireError) -> ParsedLine in
             var line = ScannedLine(base: base, count: count, slots: slots.baseAddress!)
             try line.scan()
