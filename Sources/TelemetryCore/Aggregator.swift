@@ -42,6 +42,9 @@ public struct AggregationLimits: Sendable {
 public struct Aggregator: Sendable {
     public private(set) var open: [ExecutionID: Execution] = [:]
     public let limits: AggregationLimits
+    /// Where the last event's execution is in `open`: consecutive lines nearly always share an execution,
+    /// so `applyEvent` hashes an id once per run of lines. Cleared by every insertion or removal.
+    private var lastEvent: (id: ExecutionID, index: Dictionary<ExecutionID, Execution>.Index)?
 
     public init(limits: AggregationLimits) {
         self.limits = limits
@@ -56,6 +59,7 @@ public struct Aggregator: Sendable {
         let id = accepted.record.executionID
         var index = open.index(forKey: id)
         if index == nil {
+            lastEvent = nil
             open[id] = Execution(id: id, senderUID: accepted.sender.uid, senderPID: accepted.sender.pid,
                                  firstSeenAt: accepted.record.timestamp)
             index = open.index(forKey: id)
@@ -63,19 +67,28 @@ public struct Aggregator: Sendable {
         guard let index else { return nil }
         // Mutate in place: one hash lookup per line, no copy of the execution's arrays.
         let closes = Self.fold(accepted, eventJSON: eventJSON, into: &open.values[index], limits: limits)
-        return closes ? open.remove(at: index).value : nil
+        guard closes else { return nil }
+        lastEvent = nil
+        return open.remove(at: index).value
     }
 
     /// Applies one event line whose object for the document is already encoded (`EventFragment`). The
     /// ingest path's common case: it needs no `WireRecord`, and an event never closes its execution.
     public mutating func applyEvent(_ id: ExecutionID, timestamp: Timestamp, receivedAt: Timestamp,
                                     sender: SenderIdentity, isError: Bool, eventJSON: UnsafeRawBufferPointer) {
-        var index = open.index(forKey: id)
-        if index == nil {
-            open[id] = Execution(id: id, senderUID: sender.uid, senderPID: sender.pid, firstSeenAt: timestamp)
-            index = open.index(forKey: id)
+        let index: Dictionary<ExecutionID, Execution>.Index
+        if let lastEvent, lastEvent.id == id {
+            index = lastEvent.index
+        } else {
+            if let found = open.index(forKey: id) {
+                index = found
+            } else {
+                open[id] = Execution(id: id, senderUID: sender.uid, senderPID: sender.pid, firstSeenAt: timestamp)
+                guard let inserted = open.index(forKey: id) else { return }
+                index = inserted
+            }
+            lastEvent = (id, index)
         }
-        guard let index else { return }
         Self.noteLine(timestamp: timestamp, receivedAt: receivedAt, in: &open.values[index])
         Self.foldEvent(isError: isError, eventJSON: eventJSON, into: &open.values[index], limits: limits)
     }
@@ -164,6 +177,7 @@ public struct Aggregator: Sendable {
     public mutating func closeIdle(now: Timestamp) -> [Execution] {
         let deadline = now.microseconds - limits.idleTimeoutMicroseconds
         let idle = open.values.filter { $0.lastActivity.microseconds <= deadline }
+        if !idle.isEmpty { lastEvent = nil }
         for execution in idle { open[execution.id] = nil }
         return idle.sorted { $0.lastActivity < $1.lastActivity }
     }

@@ -124,9 +124,15 @@ public final class Daemon: @unchecked Sendable {
         }
         let store: TelemetryStore
         let reader: TelemetryStore
+        let checkpointer: StoreCheckpointer
         do {
-            store = try TelemetryStore(directory: settings.stateDirectory, synchronous: settings.storeSync)
+            store = try TelemetryStore(directory: settings.stateDirectory, synchronous: settings.storeSync,
+                                       autocheckpointBytes: StoreCheckpointer.writerAutocheckpointBytes)
             reader = try TelemetryStore(directory: settings.stateDirectory, synchronous: settings.storeSync, readOnly: true)
+            checkpointer = StoreCheckpointer(
+                store: try TelemetryStore(directory: settings.stateDirectory, synchronous: settings.storeSync,
+                                          cacheSizeKiB: 256),
+                logger: logger)
         } catch {
             throw DaemonStartError(description: "cannot open the store in \(settings.stateDirectory): \(error)")
         }
@@ -177,6 +183,8 @@ public final class Daemon: @unchecked Sendable {
                           metadata: ["chunks": "\(recovery.chunks)", "lines": "\(recovery.lines)",
                                      "reopened": "\(recovery.reopened)", "unreadable": "\(recovery.unreadable)"])
         }
+        writer.onCommitted = { bytes in checkpointer.committed(bytes: bytes) }
+        checkpointer.start()
         writer.start()
         forwarder?.start()
 
@@ -236,6 +244,7 @@ public final class Daemon: @unchecked Sendable {
             try server.setOption(.autoRead, value: true).wait()
         } catch {
             writer.stop()
+            checkpointer.stop()
             forwarder?.stop(finalDeliveryWithin: 0)
             try? spoolPool.syncShutdownGracefully()
             try? threadPool.syncShutdownGracefully()
@@ -297,6 +306,7 @@ public final class Daemon: @unchecked Sendable {
         try? metricsChannel?.close().wait()
         try? spoolPool.syncShutdownGracefully()
         writer.stop()
+        checkpointer.stop()
         if let forwarder {
             forwarder.stop(finalDeliveryWithin: live.withLockedValue { $0.shutdownTimeoutSeconds })
             let delivery = forwarder.status

@@ -80,6 +80,8 @@ final class IngestWriter: @unchecked Sendable {
     private var storeFull = false
     /// Told after each commit that stored documents, so the forwarder can check whether a batch is due.
     var onDocumentsCommitted: (@Sendable () -> Void)?
+    /// Called on the writer thread after each successful commit with the bytes it wrote (the checkpointer).
+    var onCommitted: (@Sendable (Int) -> Void)?
     /// Called on the writer thread with the executions whose documents were just committed (durable), in the
     /// order they closed. Observers (journal events, metrics) must be quick: the writer waits for them.
     var onExecutionsCompleted: (@Sendable ([Execution]) -> Void)?
@@ -457,6 +459,7 @@ final class IngestWriter: @unchecked Sendable {
             do {
                 try store.commit(batch)
                 lastCommitMicroseconds = now().microseconds
+                onCommitted?((batch.journalChunk?.bytes.count ?? 0) + batch.documents.reduce(0) { $0 + $1.body.count })
             } catch {
                 failure = "\(error)"
                 retryCommit = batch

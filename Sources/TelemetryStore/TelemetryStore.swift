@@ -32,8 +32,12 @@ public final class TelemetryStore {
     ///
     /// With `readOnly`, nothing is created, migrated or written: the database must exist with the current schema.
     /// `cacheSizeKiB` overrides the page cache of a writing connection (the forwarder's reads and writes little).
+    ///
+    /// `autocheckpointBytes` is the WAL size at which a commit through this connection also checkpoints the WAL
+    /// into the database file. The ingest writer leaves checkpoints to a `checkpoint()` caller on another thread
+    /// and keeps a larger value here only as a bound in case that caller falls behind.
     public init(directory: String, synchronous: StoreSyncMode = .full, readOnly: Bool = false,
-                cacheSizeKiB: Int? = nil) throws(SQLiteError) {
+                cacheSizeKiB: Int? = nil, autocheckpointBytes: Int? = nil) throws(SQLiteError) {
         var directory = directory
         while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
         let path = directory == "/" ? "/" + Self.fileName : directory + "/" + Self.fileName
@@ -52,7 +56,8 @@ public final class TelemetryStore {
         // Reading the header is the first real I/O: a file that is not a database fails here with SQLITE_NOTADB.
         let found = try checkVersion(readOnly: readOnly)
         try configure(synchronous: synchronous, readOnly: readOnly, fresh: found == 0,
-                      cacheSizeKiB: cacheSizeKiB ?? StoreTuning.cacheSizeKiB)
+                      cacheSizeKiB: cacheSizeKiB ?? StoreTuning.cacheSizeKiB,
+                      autocheckpointBytes: autocheckpointBytes ?? StoreTuning.walAutocheckpointBytes)
         if !readOnly && found < StoreSchema.version {
             try migrate()
         }
@@ -101,8 +106,18 @@ public final class TelemetryStore {
                         try insert.bind(3, document.status)
                         try insert.bind(4, document.startedAt)
                         try insert.bind(5, document.completedAt)
-                        try insert.bind(6, document.body)
-                        _ = try insert.step()
+                        // The body is read in place (not copied first), so it is bound and stepped while borrowed.
+                        let failure: SQLiteError? = document.body.withUnsafeBytes { body in
+                            defer { insert.reset(); insert.clearBindings() }  // before the buffer can go away
+                            do throws(SQLiteError) {
+                                try insert.bind(6, unsafeBorrowing: body)
+                                _ = try insert.step()
+                                return nil
+                            } catch {
+                                return error
+                            }
+                        }
+                        if let failure { throw failure }
                         if let enqueue, database.changes > 0 {
                             defer { enqueue.reset() }
                             try enqueue.bind(1, database.lastInsertRowID)
@@ -169,6 +184,24 @@ public final class TelemetryStore {
             return query.int64(0)
         } catch {
             throw error.during("reading the journal's last sequence from")
+        }
+    }
+
+    /// The WAL size at which a checkpoint is due (a connection's default `autocheckpointBytes`).
+    public static let checkpointBytes = StoreTuning.walAutocheckpointBytes
+
+    /// Copies what the WAL holds into the database file without blocking the writer or readers (SQLite's
+    /// PASSIVE checkpoint), so that the next commit can start the WAL over. Returns the WAL's size and how
+    /// much of it is now in the database file, in pages.
+    @discardableResult
+    public func checkpoint() throws(SQLiteError) -> (walPages: Int, checkpointedPages: Int) {
+        do throws(SQLiteError) {
+            let query = try statement("PRAGMA wal_checkpoint(PASSIVE)")
+            defer { query.reset() }
+            _ = try query.step()
+            return (Int(query.int64(1)), Int(query.int64(2)))
+        } catch {
+            throw error.during("checkpointing")
         }
     }
 
@@ -326,7 +359,8 @@ public final class TelemetryStore {
         return version
     }
 
-    private func configure(synchronous: StoreSyncMode, readOnly: Bool, fresh: Bool, cacheSizeKiB: Int) throws(SQLiteError) {
+    private func configure(synchronous: StoreSyncMode, readOnly: Bool, fresh: Bool, cacheSizeKiB: Int,
+                           autocheckpointBytes: Int) throws(SQLiteError) {
         do throws(SQLiteError) {
             try database.execute("PRAGMA temp_store = MEMORY")
             guard !readOnly else {
@@ -351,7 +385,7 @@ public final class TelemetryStore {
             try database.execute("""
                 PRAGMA cache_size = \(max(16, cacheSizeKiB * 1024 / pageSize));
                 PRAGMA synchronous = \(synchronous == .full ? "FULL" : "NORMAL");
-                PRAGMA wal_autocheckpoint = \(max(1, StoreTuning.walAutocheckpointBytes / pageSize));
+                PRAGMA wal_autocheckpoint = \(max(1, autocheckpointBytes / pageSize));
                 PRAGMA journal_size_limit = \(StoreTuning.journalSizeLimitBytes);
                 PRAGMA secure_delete = FAST;
                 """)
