@@ -12,7 +12,8 @@ import PackageDescription
 ///                     the daemon's self-metrics, label caps, the text exposition. No I/O.
 ///   TelemetryDaemon – the I/O edge: NIO socket server, ingest writer thread, control requests, sd_notify,
 ///                     the HTTP listener for /metrics, /healthz and /readyz.
-///   TelemetryClient – the client side of the socket, shared by the `telemetry` commands.
+///   TelemetryClient – the client side of the socket, shared by the `telemetry` commands, and their
+///                     command-line parsing (built to start fast: see CommandLineOptions.swift).
 let package = Package(
     name: "telemetryd",
     platforms: [.macOS(.v15)],
@@ -65,6 +66,7 @@ let package = Package(
         .testTarget(name: "TelemetryWireTests", dependencies: ["TelemetryWire"]),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"]),
         .testTarget(name: "TelemetryStoreTests", dependencies: ["TelemetryStore"]),
+        .testTarget(name: "TelemetryClientTests", dependencies: ["TelemetryClient"]),
         .testTarget(name: "TelemetryDeliveryTests", dependencies: [
             "TelemetryDelivery", "TelemetryWire", "TelemetryCore", "TelemetryStore",
             .product(name: "Logging", package: "swift-log"),

@@ -25,40 +25,51 @@ public struct ClientEnvironment: Sendable {
     }
 
     public static func isFalse(_ value: String?) -> Bool {
-        guard let value = value?.lowercased() else { return false }
-        return ["0", "false", "no", "off"].contains(value)
+        // A `switch`, not `[...].contains`: an array literal of strings costs a runtime type lookup at start-up.
+        switch value?.lowercased() {
+        case "0", "false", "no", "off": return true
+        default: return false
+        }
     }
 
     public static func isTrue(_ value: String?) -> Bool {
-        guard let value = value?.lowercased() else { return false }
-        return ["1", "true", "yes", "on"].contains(value)
+        switch value?.lowercased() {
+        case "1", "true", "yes", "on": return true
+        default: return false
+        }
     }
 }
 
 /// Writes a message to stderr in one call (so concurrent writers do not interleave within a line).
 public func printError(_ message: String) {
-    var line = Array(message.utf8)
-    line.append(UInt8(ascii: "\n"))
-    line.withUnsafeBytes { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    var line = message
+    line.append("\n")
+    line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
 }
 
-/// Writes text to stdout in one call.
+/// Writes text to stdout in one call. The text goes out from the string's own UTF-8 storage, not through
+/// a `[UInt8]`: `telemetry --version` then needs no array at all.
 public func printOutput(_ text: String) {
-    var line = Array(text.utf8)
-    line.append(UInt8(ascii: "\n"))
-    writeAll(1, line)
+    var line = text
+    line.append("\n")
+    line.withUTF8 { writeAll(1, UnsafeRawBufferPointer($0)) }
 }
 
 public func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) {
-    bytes.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-            let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            offset += written
+    bytes.withUnsafeBytes { writeAll(descriptor, $0) }
+}
+
+/// Writes all of `bytes`, retrying short writes and EINTR; gives up silently on any other error (the
+/// reader went away, and there is nobody left to tell).
+public func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) {
+    guard let start = bytes.baseAddress else { return }
+    var offset = 0
+    while offset < bytes.count {
+        let written = Glibc.write(descriptor, start + offset, bytes.count - offset)
+        if written < 0 {
+            if errno == EINTR { continue }
+            return
         }
+        offset += written
     }
 }

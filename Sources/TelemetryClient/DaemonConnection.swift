@@ -29,14 +29,20 @@ public final class DaemonConnection {
         }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        // Copied from the string's own UTF-8 storage, not through an `Array(path.utf8)`: one fewer
+        // array type for the runtime to look up when a one-shot `telemetry send` starts.
+        var pathText = path
+        let fits = pathText.withUTF8 { utf8 in
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                guard utf8.count < raw.count else { return false }
+                raw.copyMemory(from: UnsafeRawBufferPointer(utf8))
+                raw[utf8.count] = 0
+                return true
+            }
+        }
+        guard fits else {
             close(descriptor)
             throw ConnectionError(kind: .other, description: "socket path \(path) is longer than \(MemoryLayout.size(ofValue: address.sun_path) - 1) bytes; set TELEMETRY_SOCKET to a shorter path")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
         }
         var timeout = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - Double(Int(timeoutSeconds))) * 1_000_000))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

@@ -7,34 +7,34 @@ import Glibc
 
 /// The subcommands. Each returns an exit status; usage mistakes throw `UsageError`.
 enum Commands {
-    static func send(_ arguments: [String]) throws(UsageError) -> Int32 {
-        let parsed = try ParsedOptions.parse(arguments, flags: ["--strict", "--quiet", "--wait"],
-                                             options: ["--socket", "--timeout", "--max-line-bytes"])
-        if parsed.flags.contains("--help") { return help("send") }
+    static func send(_ arguments: ArgumentList) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: [.strict, .quiet, .wait],
+                                             options: [.socket, .timeout, .maxLineBytes])
+        if parsed.has(.help) { return help("send") }
         guard parsed.positionals.isEmpty else {
             throw UsageError(message: "send reads events from standard input and takes no arguments (got \"\(parsed.positionals[0])\")")
         }
         let environment = ClientEnvironment.current()
-        var options = SendSession.Options(socketPath: parsed.values["--socket"] ?? environment.socketPath)
+        var options = SendSession.Options(socketPath: parsed.value(.socket) ?? environment.socketPath)
         options.spoolDirectory = environment.spoolDirectory
         options.disabled = environment.disabled
-        options.quiet = parsed.flags.contains("--quiet") || environment.quiet
-        options.wait = parsed.flags.contains("--wait")
-        options.timeoutSeconds = try parsed.seconds("--timeout") ?? environment.flushTimeoutSeconds
-        options.maxLineBytes = try parsed.integer("--max-line-bytes", in: 256...1_048_576) ?? defaultMaxLineBytes
+        options.quiet = parsed.has(.quiet) || environment.quiet
+        options.wait = parsed.has(.wait)
+        options.timeoutSeconds = try parsed.seconds(.timeout) ?? environment.flushTimeoutSeconds
+        options.maxLineBytes = try parsed.integer(.maxLineBytes, in: 256...1_048_576) ?? defaultMaxLineBytes
         var session = SendSession(options: options)
         let outcome = session.run()
         // Telemetry never fails the script it observes: problems were reported on stderr; only --strict fails.
-        return parsed.flags.contains("--strict") && !outcome.ok ? ExitStatus.failure : ExitStatus.ok
+        return parsed.has(.strict) && !outcome.ok ? ExitStatus.failure : ExitStatus.ok
     }
 
-    static func status(_ arguments: [String]) throws(UsageError) -> Int32 {
-        let parsed = try ParsedOptions.parse(arguments, flags: ["--json"], options: ["--socket", "--timeout"])
-        if parsed.flags.contains("--help") { return help("status") }
-        let socketPath = parsed.values["--socket"] ?? ClientEnvironment.current().socketPath
-        switch ask(.status, socketPath: socketPath, timeout: try parsed.seconds("--timeout") ?? 5) {
+    static func status(_ arguments: ArgumentList) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: [.json], options: [.socket, .timeout])
+        if parsed.has(.help) { return help("status") }
+        let socketPath = parsed.value(.socket) ?? ClientEnvironment.current().socketPath
+        switch ask(.status, socketPath: socketPath, timeout: try parsed.seconds(.timeout) ?? 5) {
         case .failure(let error):
-            if parsed.flags.contains("--json") {
+            if parsed.has(.json) {
                 var json = JSONWriter()
                 json.beginObject()
                 json.key("ok"); json.bool(false)
@@ -48,7 +48,7 @@ enum Commands {
             }
             return error.kind == .notRunning ? ExitStatus.notRunning : ExitStatus.failure
         case .success(let reply):
-            if parsed.flags.contains("--json") {
+            if parsed.has(.json) {
                 printOutput(reply.serialized())
             } else {
                 printOutput(StatusReport.render(reply))
@@ -57,25 +57,25 @@ enum Commands {
         }
     }
 
-    static func flush(_ arguments: [String]) throws(UsageError) -> Int32 {
-        let parsed = try ParsedOptions.parse(arguments, flags: ["--json", "--quiet"], options: ["--socket", "--timeout"])
-        if parsed.flags.contains("--help") { return help("flush") }
+    static func flush(_ arguments: ArgumentList) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: [.json, .quiet], options: [.socket, .timeout])
+        if parsed.has(.help) { return help("flush") }
         let environment = ClientEnvironment.current()
-        let socketPath = parsed.values["--socket"] ?? environment.socketPath
-        let timeout = try parsed.seconds("--timeout") ?? environment.flushTimeoutSeconds
+        let socketPath = parsed.value(.socket) ?? environment.socketPath
+        let timeout = try parsed.seconds(.timeout) ?? environment.flushTimeoutSeconds
         switch ask(.flush, socketPath: socketPath, timeout: timeout) {
         case .failure(let error):
             printError("telemetry flush: \(error.description)")
             return error.kind == .notRunning ? ExitStatus.notRunning : ExitStatus.failure
         case .success(let reply):
-            if parsed.flags.contains("--json") {
+            if parsed.has(.json) {
                 printOutput(reply.serialized())
             }
             guard reply["ok"]?.boolValue == true else {
                 printError("telemetry flush: \(reply["error"]?.stringValue ?? "the daemon refused the flush")")
                 return ExitStatus.failure
             }
-            if !parsed.flags.contains("--json") && !parsed.flags.contains("--quiet") {
+            if !parsed.has(.json) && !parsed.has(.quiet) {
                 let open = reply["open_executions"]?.intValue ?? 0
                 let stored = reply["documents_stored"]?.intValue ?? 0
                 var text = "flushed: everything received is durable in the local store (\(open) executions open, \(stored) documents stored since start)"
@@ -86,13 +86,13 @@ enum Commands {
         }
     }
 
-    static func executions(_ arguments: [String]) throws(UsageError) -> Int32 {
-        let parsed = try ParsedOptions.parse(arguments, flags: ["--json"], options: ["--socket", "--limit", "--script", "--timeout"])
-        if parsed.flags.contains("--help") { return help("executions") }
-        let limit = try parsed.integer("--limit", in: 1...10_000) ?? 20
-        let socketPath = parsed.values["--socket"] ?? ClientEnvironment.current().socketPath
-        switch ask(.executions, socketPath: socketPath, timeout: try parsed.seconds("--timeout") ?? 10,
-                   limit: limit, script: parsed.values["--script"]) {
+    static func executions(_ arguments: ArgumentList) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: [.json], options: [.socket, .limit, .script, .timeout])
+        if parsed.has(.help) { return help("executions") }
+        let limit = try parsed.integer(.limit, in: 1...10_000) ?? 20
+        let socketPath = parsed.value(.socket) ?? ClientEnvironment.current().socketPath
+        switch ask(.executions, socketPath: socketPath, timeout: try parsed.seconds(.timeout) ?? 10,
+                   limit: limit, script: parsed.value(.script)) {
         case .failure(let error):
             printError("telemetry executions: \(error.description)")
             return error.kind == .notRunning ? ExitStatus.notRunning : ExitStatus.failure
@@ -102,12 +102,12 @@ enum Commands {
                 return ExitStatus.failure
             }
             let rows = reply["executions"]?.arrayValue ?? []
-            if parsed.flags.contains("--json") {
+            if parsed.has(.json) {
                 printOutput(JSONValue.array(rows).serialized())
                 return ExitStatus.ok
             }
             if rows.isEmpty {
-                printOutput(parsed.values["--script"].map { "no stored executions of script \"\($0)\"" } ?? "no stored executions yet")
+                printOutput(parsed.value(.script).map { "no stored executions of script \"\($0)\"" } ?? "no stored executions yet")
                 return ExitStatus.ok
             }
             var table = [["EXECUTION ID", "SCRIPT", "STATUS", "STARTED", "COMPLETED"]]
@@ -121,9 +121,9 @@ enum Commands {
         }
     }
 
-    static func show(_ arguments: [String]) throws(UsageError) -> Int32 {
-        let parsed = try ParsedOptions.parse(arguments, flags: ["--json"], options: ["--socket", "--timeout"])
-        if parsed.flags.contains("--help") { return help("show") }
+    static func show(_ arguments: ArgumentList) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: [.json], options: [.socket, .timeout])
+        if parsed.has(.help) { return help("show") }
         guard parsed.positionals.count == 1 else {
             throw UsageError(message: "show needs exactly one EXECUTION_ID (list them with `telemetry executions`)")
         }
@@ -131,8 +131,8 @@ enum Commands {
         guard let executionID = ExecutionID(id) else {
             throw UsageError(message: "\"\(id)\" is not an execution id; it looks like 6f1c2f8e-2b0a-4c1e-9d7a-3e5b8c9d0a1b")
         }
-        let socketPath = parsed.values["--socket"] ?? ClientEnvironment.current().socketPath
-        switch ask(.show, socketPath: socketPath, timeout: try parsed.seconds("--timeout") ?? 10,
+        let socketPath = parsed.value(.socket) ?? ClientEnvironment.current().socketPath
+        switch ask(.show, socketPath: socketPath, timeout: try parsed.seconds(.timeout) ?? 10,
                    executionID: executionID.description) {
         case .failure(let error):
             printError("telemetry show: \(error.description)")
@@ -142,22 +142,22 @@ enum Commands {
                 printError("telemetry show: \(reply["error"]?.stringValue ?? "the daemon refused the request")")
                 return ExitStatus.failure
             }
-            printOutput(parsed.flags.contains("--json") ? document.serialized() : DocumentReport.render(document))
+            printOutput(parsed.has(.json) ? document.serialized() : DocumentReport.render(document))
             return ExitStatus.ok
         }
     }
 
-    static func testConnection(_ arguments: [String]) throws(UsageError) -> Int32 {
-        let parsed = try ParsedOptions.parse(arguments, flags: ["--json"], options: ["--socket", "--timeout"])
-        if parsed.flags.contains("--help") { return help("test-connection") }
-        let socketPath = parsed.values["--socket"] ?? ClientEnvironment.current().socketPath
-        switch ask(.testConnection, socketPath: socketPath, timeout: try parsed.seconds("--timeout") ?? 60) {
+    static func testConnection(_ arguments: ArgumentList) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: [.json], options: [.socket, .timeout])
+        if parsed.has(.help) { return help("test-connection") }
+        let socketPath = parsed.value(.socket) ?? ClientEnvironment.current().socketPath
+        switch ask(.testConnection, socketPath: socketPath, timeout: try parsed.seconds(.timeout) ?? 60) {
         case .failure(let error):
             printError("telemetry test-connection: \(error.description)")
             return error.kind == .notRunning ? ExitStatus.notRunning : ExitStatus.failure
         case .success(let reply):
             let ok = reply["ok"]?.boolValue == true
-            if parsed.flags.contains("--json") {
+            if parsed.has(.json) {
                 printOutput(reply.serialized())
             } else if let summary = reply["summary"]?.stringValue {
                 var lines = ["\(ok ? "OK" : "FAILED"): \(summary)"]
@@ -177,19 +177,19 @@ enum Commands {
         }
     }
 
-    static func deadLetter(_ arguments: [String]) throws(UsageError) -> Int32 {
-        let parsed = try ParsedOptions.parse(arguments, flags: ["--json", "--all"], options: ["--socket", "--timeout"])
-        if parsed.flags.contains("--help") { return help("deadletter") }
+    static func deadLetter(_ arguments: ArgumentList) throws(UsageError) -> Int32 {
+        let parsed = try ParsedOptions.parse(arguments, flags: [.json, .all], options: [.socket, .timeout])
+        if parsed.has(.help) { return help("deadletter") }
         guard let action = parsed.positionals.first, ["list", "replay", "purge"].contains(action) else {
             throw UsageError(message: "deadletter needs an action: list, replay BATCH_ID|--all, or purge BATCH_ID|--all")
         }
         let batchID = parsed.positionals.dropFirst().first
-        if action != "list" && batchID == nil && !parsed.flags.contains("--all") {
+        if action != "list" && batchID == nil && !parsed.has(.all) {
             throw UsageError(message: "deadletter \(action) needs a BATCH_ID (see `telemetry deadletter list`) or --all")
         }
-        let socketPath = parsed.values["--socket"] ?? ClientEnvironment.current().socketPath
+        let socketPath = parsed.value(.socket) ?? ClientEnvironment.current().socketPath
         let command: ControlRequest.Command = action == "list" ? .deadletters : action == "replay" ? .deadletterReplay : .deadletterPurge
-        switch ask(command, socketPath: socketPath, timeout: try parsed.seconds("--timeout") ?? 10, batchID: batchID) {
+        switch ask(command, socketPath: socketPath, timeout: try parsed.seconds(.timeout) ?? 10, batchID: batchID) {
         case .failure(let error):
             printError("telemetry deadletter: \(error.description)")
             return error.kind == .notRunning ? ExitStatus.notRunning : ExitStatus.failure
@@ -198,7 +198,7 @@ enum Commands {
                 printError("telemetry deadletter: \(reply["error"]?.stringValue ?? "the daemon refused the request")")
                 return ExitStatus.failure
             }
-            if parsed.flags.contains("--json") {
+            if parsed.has(.json) {
                 printOutput(reply.serialized())
                 return ExitStatus.ok
             }
