@@ -74,7 +74,11 @@ public struct SendSession {
 
     public mutating func run() -> Outcome {
         var framer = LineFramer(maxLineBytes: options.maxLineBytes)
-        var buffer = [UInt8](repeating: 0, count: 65_536)
+        // Not zero-filled: read(2) fills what is used, and a one-shot send would pay page faults for 64 KiB of zeros.
+        var buffer = [UInt8](unsafeUninitializedCapacity: 65_536) { _, count in count = 65_536 }
+        // Two fixed slots rather than an [pollfd] (whose type metadata the runtime would build at start-up).
+        let descriptors = UnsafeMutablePointer<pollfd>.allocate(capacity: 2)
+        defer { descriptors.deallocate() }
         var inputOpen = true
         var drainDeadline: Int64?
         while true {
@@ -88,24 +92,29 @@ public struct SendSession {
                     break
                 }
             }
-            var descriptors: [pollfd] = []
+            var watched = 0
             // While the daemon is taking bytes but more than the buffer bound waits, stop reading input: a
             // bulk producer is paced by the daemon. A stuck daemon is spilled to the spool within stallSeconds,
             // so a producer is never held up for longer than that.
             let backlogFull = socket >= 0 && outgoing.count - sent > options.maxBufferedBytes
-            if inputOpen && !backlogFull { descriptors.append(pollfd(fd: input, events: Int16(POLLIN), revents: 0)) }
+            if inputOpen && !backlogFull {
+                descriptors[watched] = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+                watched += 1
+            }
             if socket >= 0 {
                 let events = Int16(POLLIN) | (sent < outgoing.count ? Int16(POLLOUT) : 0)
-                descriptors.append(pollfd(fd: socket, events: events, revents: 0))
+                descriptors[watched] = pollfd(fd: socket, events: events, revents: 0)
+                watched += 1
             }
-            if descriptors.isEmpty { break }
+            if watched == 0 { break }
             let waiting = socket >= 0 && sent < outgoing.count
             let timeout: Int32 = (inputOpen && !waiting) ? -1 : 50
-            if poll(&descriptors, nfds_t(descriptors.count), timeout) < 0 {
+            if poll(descriptors, nfds_t(watched), timeout) < 0 {
                 if errno == EINTR { continue }
                 break
             }
-            for entry in descriptors where entry.revents != 0 {
+            for slot in 0..<watched where descriptors[slot].revents != 0 {
+                let entry = descriptors[slot]
                 if entry.fd == input {
                     let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
                     if count < 0 {

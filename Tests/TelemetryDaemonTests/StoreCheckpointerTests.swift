@@ -1,0 +1,70 @@
+import Logging
+import Testing
+@testable import TelemetryDaemon
+import TelemetryStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private func fileSize(_ path: String) -> Int {
+    var info = stat()
+    return stat(path, &info) == 0 ? Int(info.st_size) : -1
+}
+
+private func documents(_ count: Int, from first: Int) -> [StoredDocument] {
+    (first..<(first + count)).map { index in
+        let digits = String(index)
+        let id = "00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - digits.count) + digits
+        return StoredDocument(executionID: id, scriptName: "s", status: "success", startedAt: 1, completedAt: 2,
+                              body: Array("{\"n\":\(index)}".utf8) + [UInt8](repeating: 0x20, count: 20_000))
+    }
+}
+
+@Suite("WAL checkpoints off the writer thread")
+struct StoreCheckpointerTests {
+    @Test("the writer's commits stay in the WAL until the checkpointer copies them into the database file")
+    func checkpointsWhenTheWriterReportsEnoughBytes() throws {
+        let directory = TemporaryDirectory()
+        let writerStore = try TelemetryStore(directory: directory.path, synchronous: .normal,
+                                             autocheckpointBytes: StoreCheckpointer.writerAutocheckpointBytes)
+        let checkpointer = StoreCheckpointer(store: try TelemetryStore(directory: directory.path, synchronous: .normal),
+                                             logger: Logger(label: "test"), thresholdBytes: 1_000_000)
+        checkpointer.start()
+        defer { checkpointer.stop() }
+        let database = directory.path + "/telemetry.db"
+        let before = fileSize(database)
+        try writerStore.commit(StoreBatch(documents: documents(100, from: 0)))
+        #expect(fileSize(directory.path + "/telemetry.db-wal") > 2_000_000, "the commit went to the WAL")
+        #expect(fileSize(database) == before, "no checkpoint inside the commit")
+
+        checkpointer.committed(bytes: 999_999)  // below the threshold: nothing happens
+        usleep(200_000)
+        #expect(fileSize(database) == before)
+
+        checkpointer.committed(bytes: 1)
+        var waited = 0
+        while fileSize(database) < before + 2_000_000 && waited < 100 {
+            usleep(50_000)
+            waited += 1
+        }
+        #expect(fileSize(database) >= before + 2_000_000, "the checkpoint copied the documents into the database file")
+        // What was checkpointed is readable through a fresh connection.
+        let reader = try TelemetryStore(directory: directory.path, synchronous: .normal, readOnly: true)
+        #expect(try reader.documentSummaries(limit: 1_000, script: nil).count == 100)
+    }
+
+    @Test("stop runs a last checkpoint")
+    func stopCheckpoints() throws {
+        let directory = TemporaryDirectory()
+        let writerStore = try TelemetryStore(directory: directory.path, synchronous: .normal,
+                                             autocheckpointBytes: StoreCheckpointer.writerAutocheckpointBytes)
+        let checkpointer = StoreCheckpointer(store: try TelemetryStore(directory: directory.path, synchronous: .normal),
+                                             logger: Logger(label: "test"))
+        checkpointer.start()
+        let before = fileSize(directory.path + "/telemetry.db")
+        try writerStore.commit(StoreBatch(documents: documents(50, from: 1_000)))
+        checkpointer.stop()
+        #expect(fileSize(directory.path + "/telemetry.db") >= before + 1_000_000)
+    }
+}
