@@ -42,8 +42,8 @@ public struct AggregationLimits: Sendable {
 public struct Aggregator: Sendable {
     public private(set) var open: [ExecutionID: Execution] = [:]
     public let limits: AggregationLimits
-    /// Where the last event's execution is in `open`: consecutive lines nearly always share an execution,
-    /// so `applyEvent` hashes an id once per run of lines. Cleared by every insertion or removal.
+    /// Where the last event's execution is in `open`: consecutive runs often share an execution, so
+    /// `applyEvents` hashes an id once for them. Cleared by every insertion or removal.
     private var lastEvent: (id: ExecutionID, index: Dictionary<ExecutionID, Execution>.Index)?
 
     public init(limits: AggregationLimits) {
@@ -72,10 +72,14 @@ public struct Aggregator: Sendable {
         return open.remove(at: index).value
     }
 
-    /// Applies one event line whose object for the document is already encoded (`EventFragment`). The
-    /// ingest path's common case: it needs no `WireRecord`, and an event never closes its execution.
-    public mutating func applyEvent(_ id: ExecutionID, timestamp: Timestamp, receivedAt: Timestamp,
-                                    sender: SenderIdentity, isError: Bool, eventJSON: UnsafeRawBufferPointer) {
+    /// Applies a run of `count` consecutive event lines of one execution (all errors, or none) whose objects
+    /// for the document are already encoded (`EventFragment`), comma-separated, in `objects`. The ingest
+    /// path's common case: one lookup and one copy per run, and an event never closes its execution.
+    /// `prefixLength(k)` is the byte length of the run's first `k` objects; it is asked only when the run
+    /// crosses `maxEventsPerExecution`.
+    public mutating func applyEvents(_ id: ExecutionID, count: Int, earliest: Timestamp, latestReceivedAt: Timestamp,
+                                     sender: SenderIdentity, isError: Bool, objects: UnsafeRawBufferPointer,
+                                     prefixLength: (Int) -> Int) {
         let index: Dictionary<ExecutionID, Execution>.Index
         if let lastEvent, lastEvent.id == id {
             index = lastEvent.index
@@ -83,45 +87,49 @@ public struct Aggregator: Sendable {
             if let found = open.index(forKey: id) {
                 index = found
             } else {
-                open[id] = Execution(id: id, senderUID: sender.uid, senderPID: sender.pid, firstSeenAt: timestamp)
+                open[id] = Execution(id: id, senderUID: sender.uid, senderPID: sender.pid, firstSeenAt: earliest)
                 guard let inserted = open.index(forKey: id) else { return }
                 index = inserted
             }
             lastEvent = (id, index)
         }
-        Self.noteLine(timestamp: timestamp, receivedAt: receivedAt, in: &open.values[index])
-        Self.foldEvent(isError: isError, eventJSON: eventJSON, into: &open.values[index], limits: limits)
+        Self.noteLines(count, earliest: earliest, latestReceivedAt: latestReceivedAt, in: &open.values[index])
+        Self.foldEvents(count, isError: isError, objects: objects, prefixLength: prefixLength,
+                        into: &open.values[index], limits: limits)
     }
 
     @inline(__always)
-    private static func noteLine(timestamp: Timestamp, receivedAt: Timestamp, in execution: inout Execution) {
-        execution.lastActivity = max(execution.lastActivity, receivedAt)
-        execution.firstSeenAt = min(execution.firstSeenAt, timestamp)
-        execution.lineCount += 1
+    private static func noteLines(_ count: Int, earliest: Timestamp, latestReceivedAt: Timestamp,
+                                  in execution: inout Execution) {
+        execution.lastActivity = max(execution.lastActivity, latestReceivedAt)
+        execution.firstSeenAt = min(execution.firstSeenAt, earliest)
+        execution.lineCount += count
     }
 
     @inline(__always)
-    private static func foldEvent(isError: Bool, eventJSON: UnsafeRawBufferPointer, into execution: inout Execution,
-                                  limits: AggregationLimits) {
-        if execution.eventCount + execution.errorCount >= limits.maxEventsPerExecution {
-            execution.droppedEvents += 1
-            return
-        }
+    private static func foldEvents(_ count: Int, isError: Bool, objects: UnsafeRawBufferPointer,
+                                   prefixLength: (Int) -> Int, into execution: inout Execution,
+                                   limits: AggregationLimits) {
+        let room = Swift.max(0, limits.maxEventsPerExecution - execution.eventCount - execution.errorCount)
+        let kept = Swift.min(room, count)
+        execution.droppedEvents += count - kept
+        guard kept > 0 else { return }
+        let bytes = kept == count ? objects : UnsafeRawBufferPointer(rebasing: objects[..<prefixLength(kept)])
         if isError {
-            appendObject(eventJSON, to: &execution.errorsJSON)
-            execution.errorCount += 1
+            appendObject(bytes, to: &execution.errorsJSON)
+            execution.errorCount += kept
         } else {
-            appendObject(eventJSON, to: &execution.eventsJSON)
-            execution.eventCount += 1
+            appendObject(bytes, to: &execution.eventsJSON)
+            execution.eventCount += kept
         }
     }
 
-    /// Appends one encoded object to a comma-separated list. The list grows geometrically from a first
-    /// reservation that fits a typical script's events, instead of through every small size.
+    /// Appends encoded objects to a comma-separated list. The list starts at 4 KiB (or the first objects'
+    /// size) instead of going through every small size, then grows geometrically.
     @inline(__always)
     private static func appendObject(_ json: UnsafeRawBufferPointer, to list: inout [UInt8]) {
         if list.isEmpty {
-            list.reserveCapacity(Swift.max(4_096, json.count * 16))
+            list.reserveCapacity(Swift.max(4_096, json.count))
         } else {
             list.append(UInt8(ascii: ","))
         }
@@ -132,7 +140,7 @@ public struct Aggregator: Sendable {
     private static func fold(_ accepted: AcceptedRecord, eventJSON: UnsafeRawBufferPointer?,
                              into execution: inout Execution, limits: AggregationLimits) -> Bool {
         let record = accepted.record
-        noteLine(timestamp: record.timestamp, receivedAt: accepted.receivedAt, in: &execution)
+        noteLines(1, earliest: record.timestamp, latestReceivedAt: accepted.receivedAt, in: &execution)
         switch record.body {
         case let .start(script, version, environment, pid):
             execution.scriptName = script
@@ -142,13 +150,15 @@ public struct Aggregator: Sendable {
             execution.startedAt = record.timestamp
         case let .event(level, operation, message, duration):
             if let eventJSON {
-                foldEvent(isError: level == .error, eventJSON: eventJSON, into: &execution, limits: limits)
+                foldEvents(1, isError: level == .error, objects: eventJSON, prefixLength: { _ in eventJSON.count },
+                           into: &execution, limits: limits)
             } else {
                 var json = JSONWriter(capacity: 128 + message.utf8.count)
                 EventFragment.write(level: level, operation: operation, message: message,
                                     durationSeconds: duration, timestamp: record.timestamp, into: &json)
-                json.bytes.withUnsafeBytes {
-                    foldEvent(isError: level == .error, eventJSON: $0, into: &execution, limits: limits)
+                json.bytes.withUnsafeBytes { object in
+                    foldEvents(1, isError: level == .error, objects: object, prefixLength: { _ in object.count },
+                               into: &execution, limits: limits)
                 }
             }
         case let .metric(name, value):

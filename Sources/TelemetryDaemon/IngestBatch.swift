@@ -4,50 +4,60 @@ import TelemetryWire
 /// What one connection read since its last hand-off: validated lines with their journal bytes and their
 /// encoded event objects, built on the event loop so the single writer thread only aggregates and commits.
 ///
-/// A batch is a handful of flat buffers whatever its number of lines: `lines` holds plain values only,
+/// A batch is a handful of flat buffers whatever its number of lines: `entries` holds plain values only,
 /// and the strings of event lines (nearly every line) are never materialized — they are copied from the
 /// socket buffer straight into `journal` and `fragments`. Handing a batch to the writer thread therefore
 /// moves a few allocations instead of retaining, and later freeing on another thread, a String per line
 /// (which made the event loops and the writer contend on malloc's arena locks).
+///
+/// Consecutive events of one execution (the usual case: a connection carries one script's lines) form one
+/// entry, a run, whose objects sit in `fragments` already separated by commas: the writer looks the
+/// execution up and appends the run's objects once per run, not once per line.
 struct IngestBatch: Sendable {
-    /// One accepted line.
-    struct Line: Sendable {
+    /// One accepted line, or a run of consecutive event lines of one execution.
+    struct Entry: Sendable {
         var executionID: ExecutionID
-        /// When the script says it happened (`"ts"`).
+        /// When the script says it happened (`"ts"`); for a run, the earliest.
         var timestamp: Timestamp
+        /// For a run, the latest.
         var receivedAt: Timestamp
         var sender: SenderIdentity
-        /// `journal[journal]` is the line's journal record (`JournalRecord` format).
+        /// `journal[journal]` is the journal records (`JournalRecord` format) of the entry's lines.
         var journal: Range<Int>
         var content: Content
     }
 
     enum Content: Sendable {
-        /// An event; `fragments.bytes[range]` is its object for the document (`EventFragment`).
-        case event(range: Range<Int>, isError: Bool)
+        /// `count` events (all errors, or none): `fragments.bytes[objects]` is their objects for the document,
+        /// comma-separated, and `objectEnds[ends]` where each object ends.
+        case events(objects: Range<Int>, ends: Range<Int>, isError: Bool)
         /// Any other data line: `records[index]`.
         case record(index: Int)
     }
 
-    private(set) var lines: [Line] = []
+    private(set) var entries: [Entry] = []
     /// The records of the lines that are not events (start, metric, tag, end), in order.
     private(set) var records: [WireRecord] = []
-    /// Journal records of `lines`, back to back.
+    /// Journal records of all lines, back to back.
     private(set) var journal: [UInt8] = []
-    /// Event objects already encoded for the document, back to back.
+    /// Event objects already encoded for the document; those of one run are separated by commas.
     private(set) var fragments = JSONWriter(capacity: 0)
+    /// The end offset in `fragments.bytes` of every event object, in order.
+    private(set) var objectEnds: [Int] = []
+    /// Accepted lines in the batch.
+    private(set) var lineCount = 0
 
-    var isEmpty: Bool { lines.isEmpty }
-    var lineCount: Int { lines.count }
+    var isEmpty: Bool { lineCount == 0 }
     /// What the batch holds in memory, roughly.
     var byteCount: Int {
-        journal.count + fragments.bytes.count + lines.count * MemoryLayout<Line>.stride + records.count * 160
+        journal.count + fragments.bytes.count + objectEnds.count * 8 + entries.count * MemoryLayout<Entry>.stride
+            + records.count * 160
     }
 
     /// Makes room for about `lines` more lines of about `bytes` bytes in total, so the buffers grow once per read.
     mutating func reserve(lines count: Int, bytes: Int) {
         journal.reserveCapacity(journal.count + bytes + count * 32)
-        lines.reserveCapacity(lines.count + count)
+        objectEnds.reserveCapacity(objectEnds.count + count)
     }
 
     /// Appends a line that `WireParser.parseLine` accepted; `json` is the line it was parsed from.
@@ -55,9 +65,12 @@ struct IngestBatch: Sendable {
                          receivedAt: Timestamp, journalPrefix: [UInt8]? = nil) {
         switch parsed {
         case .event(let event):
+            let isError = event.level == .error
+            let extending = extendsLastRun(event.executionID, isError: isError, sender: sender)
+            if extending { fragments.appendVerbatim(",") }
             let range = EventFragment.append(event, to: &fragments)
-            appendLine(event.executionID, event.timestamp, .event(range: range, isError: event.level == .error),
-                       json: json, sender: sender, receivedAt: receivedAt, journalPrefix: journalPrefix)
+            appendEvent(event.executionID, event.timestamp, object: range, isError: isError, extending: extending,
+                        json: json, sender: sender, receivedAt: receivedAt, journalPrefix: journalPrefix)
         case .record(let record):
             append(record, json: json, sender: sender, receivedAt: receivedAt, journalPrefix: journalPrefix)
         case .control:
@@ -68,27 +81,59 @@ struct IngestBatch: Sendable {
     /// Appends a validated record (any kind) parsed from `json`.
     mutating func append(_ record: WireRecord, json: UnsafeRawBufferPointer, sender: SenderIdentity,
                          receivedAt: Timestamp, journalPrefix: [UInt8]? = nil) {
-        let content: Content
-        if case .event(let level, _, _, _) = record.body, let range = EventFragment.append(record, to: &fragments) {
-            content = .event(range: range, isError: level == .error)
-        } else {
-            content = .record(index: records.count)
-            records.append(record)
+        if case .event(let level, _, _, _) = record.body {
+            let isError = level == .error
+            let extending = extendsLastRun(record.executionID, isError: isError, sender: sender)
+            if extending { fragments.appendVerbatim(",") }
+            if let range = EventFragment.append(record, to: &fragments) {
+                appendEvent(record.executionID, record.timestamp, object: range, isError: isError, extending: extending,
+                            json: json, sender: sender, receivedAt: receivedAt, journalPrefix: journalPrefix)
+                return
+            }
         }
-        appendLine(record.executionID, record.timestamp, content, json: json, sender: sender,
-                   receivedAt: receivedAt, journalPrefix: journalPrefix)
+        let journalRange = appendJournal(json, sender: sender, receivedAt: receivedAt, journalPrefix: journalPrefix)
+        entries.append(Entry(executionID: record.executionID, timestamp: record.timestamp, receivedAt: receivedAt,
+                             sender: sender, journal: journalRange, content: .record(index: records.count)))
+        records.append(record)
+        lineCount += 1
     }
 
-    private mutating func appendLine(_ id: ExecutionID, _ timestamp: Timestamp, _ content: Content,
-                                     json: UnsafeRawBufferPointer, sender: SenderIdentity, receivedAt: Timestamp,
-                                     journalPrefix: [UInt8]?) {
+    /// Whether an event of `id` continues the last entry, a run of the same execution, sender and error-ness.
+    private func extendsLastRun(_ id: ExecutionID, isError: Bool, sender: SenderIdentity) -> Bool {
+        guard let last = entries.last, last.executionID == id, last.sender == sender,
+              case .events(_, _, let lastIsError) = last.content else { return false }
+        return lastIsError == isError
+    }
+
+    private mutating func appendEvent(_ id: ExecutionID, _ timestamp: Timestamp, object: Range<Int>, isError: Bool,
+                                      extending: Bool, json: UnsafeRawBufferPointer, sender: SenderIdentity,
+                                      receivedAt: Timestamp, journalPrefix: [UInt8]?) {
+        let journalRange = appendJournal(json, sender: sender, receivedAt: receivedAt, journalPrefix: journalPrefix)
+        objectEnds.append(object.upperBound)
+        lineCount += 1
+        let last = entries.count - 1
+        if extending, case .events(let objects, let ends, _) = entries[last].content {
+            entries[last].timestamp = min(entries[last].timestamp, timestamp)
+            entries[last].receivedAt = max(entries[last].receivedAt, receivedAt)
+            entries[last].journal = entries[last].journal.lowerBound..<journalRange.upperBound
+            entries[last].content = .events(objects: objects.lowerBound..<object.upperBound,
+                                             ends: ends.lowerBound..<objectEnds.count, isError: isError)
+        } else {
+            entries.append(Entry(executionID: id, timestamp: timestamp, receivedAt: receivedAt, sender: sender,
+                                 journal: journalRange,
+                                 content: .events(objects: object, ends: (objectEnds.count - 1)..<objectEnds.count,
+                                                  isError: isError)))
+        }
+    }
+
+    private mutating func appendJournal(_ json: UnsafeRawBufferPointer, sender: SenderIdentity, receivedAt: Timestamp,
+                                        journalPrefix: [UInt8]?) -> Range<Int> {
         let start = journal.count
         if let journalPrefix {
             JournalRecord.append(json: json, prefix: journalPrefix, to: &journal)
         } else {
             JournalRecord.append(json: json, sender: sender, receivedAt: receivedAt, to: &journal)
         }
-        lines.append(Line(executionID: id, timestamp: timestamp, receivedAt: receivedAt, sender: sender,
-                          journal: start..<journal.count, content: content))
+        return start..<journal.count
     }
 }

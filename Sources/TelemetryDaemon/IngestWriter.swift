@@ -344,12 +344,12 @@ final class IngestWriter: @unchecked Sendable {
         }
 
         // Ids this group mentions that are neither open nor remembered as closed: ask the store once.
-        // Consecutive lines mostly share an execution, so each loop looks an id up once per run of lines.
+        // Consecutive entries mostly share an execution, so each loop looks an id up once per run of them.
         var unknown = Set<ExecutionID>()
         var previous: ExecutionID?
         for batch in batches {
-            for line in batch.lines where line.executionID != previous {
-                let id = line.executionID
+            for entry in batch.entries where entry.executionID != previous {
+                let id = entry.executionID
                 previous = id
                 if !aggregator.isOpen(id) && !recentlyClosed.contains(id) { unknown.insert(id) }
             }
@@ -363,32 +363,39 @@ final class IngestWriter: @unchecked Sendable {
             }
         }
 
-        // Aggregate, remembering which lines belong to executions that may stay open.
-        var pending: [(batch: Int, line: Int)] = []
+        // Aggregate, remembering which entries belong to executions that may stay open.
+        var pending: [(batch: Int, entry: Int)] = []
         for (batchIndex, batch) in batches.enumerated() {
             var previous: ExecutionID?
             var previousClosed = false
             batch.fragments.bytes.withUnsafeBytes { fragments in
-                for (lineIndex, line) in batch.lines.enumerated() {
-                    let id = line.executionID
+                for (entryIndex, entry) in batch.entries.enumerated() {
+                    let id = entry.executionID
                     if id != previous {
                         previous = id
                         previousClosed = recentlyClosed.contains(id)
                     }
-                    if previousClosed {
-                        closedLate += 1
-                        continue
-                    }
-                    accepted += 1
-                    switch line.content {
-                    case .event(let range, let isError):
-                        aggregator.applyEvent(id, timestamp: line.timestamp, receivedAt: line.receivedAt,
-                                              sender: line.sender, isError: isError,
-                                              eventJSON: UnsafeRawBufferPointer(rebasing: fragments[range]))
-                        pending.append((batchIndex, lineIndex))
+                    switch entry.content {
+                    case .events(let objects, let ends, let isError):
+                        if previousClosed {
+                            closedLate += ends.count
+                            continue
+                        }
+                        accepted += ends.count
+                        aggregator.applyEvents(id, count: ends.count, earliest: entry.timestamp,
+                                               latestReceivedAt: entry.receivedAt, sender: entry.sender,
+                                               isError: isError,
+                                               objects: UnsafeRawBufferPointer(rebasing: fragments[objects]),
+                                               prefixLength: { batch.objectEnds[ends.lowerBound + $0 - 1] - objects.lowerBound })
+                        pending.append((batchIndex, entryIndex))
                     case .record(let index):
-                        let record = AcceptedRecord(record: batch.records[index], sender: line.sender,
-                                                    receivedAt: line.receivedAt)
+                        if previousClosed {
+                            closedLate += 1
+                            continue
+                        }
+                        accepted += 1
+                        let record = AcceptedRecord(record: batch.records[index], sender: entry.sender,
+                                                    receivedAt: entry.receivedAt)
                         if let execution = aggregator.apply(record) {
                             dropped += execution.droppedEvents
                             documents.append(document(for: execution))
@@ -396,7 +403,7 @@ final class IngestWriter: @unchecked Sendable {
                             recentlyClosed.insert(id)
                             previousClosed = true
                         } else {
-                            pending.append((batchIndex, lineIndex))
+                            pending.append((batchIndex, entryIndex))
                         }
                     }
                 }
@@ -412,14 +419,14 @@ final class IngestWriter: @unchecked Sendable {
         for (batchIndex, batch) in batches.enumerated() where next < pending.count && pending[next].batch == batchIndex {
             batch.journal.withUnsafeBytes { journal in
                 while next < pending.count && pending[next].batch == batchIndex {
-                    let line = batch.lines[pending[next].line]
+                    let entry = batch.entries[pending[next].entry]
                     next += 1
-                    if line.executionID != previous {
-                        previous = line.executionID
-                        previousOpen = aggregator.isOpen(line.executionID)
-                        if previousOpen { journaled.insert(line.executionID) }
+                    if entry.executionID != previous {
+                        previous = entry.executionID
+                        previousOpen = aggregator.isOpen(entry.executionID)
+                        if previousOpen { journaled.insert(entry.executionID) }
                     }
-                    if previousOpen { chunk.append(contentsOf: UnsafeRawBufferPointer(rebasing: journal[line.journal])) }
+                    if previousOpen { chunk.append(contentsOf: UnsafeRawBufferPointer(rebasing: journal[entry.journal])) }
                 }
             }
         }
