@@ -16,9 +16,9 @@ struct TelemetryStoreTests {
                 #expect(try text(store.database, "PRAGMA journal_mode") == "wal")
                 #expect(try scalar(store.database, "PRAGMA synchronous") == 2)  // FULL
                 #expect(try scalar(store.database, "PRAGMA user_version") == 2)
-                #expect(try scalar(store.database, "PRAGMA page_size") == 65_536)
+                #expect(try scalar(store.database, "PRAGMA page_size") == 16_384)
                 #expect(try scalar(store.database, "PRAGMA temp_store") == 2)  // MEMORY
-                #expect(try scalar(store.database, "PRAGMA wal_autocheckpoint") == 512)
+                #expect(try scalar(store.database, "PRAGMA wal_autocheckpoint") == 2_048)  // 32 MiB of 16 KiB pages
                 #expect(try scalar(store.database, "PRAGMA journal_size_limit") == 64 * 1024 * 1024)
                 #expect(try scalar(store.database, "SELECT count(*) FROM meta WHERE key = 'created_at'") == 1)
                 let empty = try store.statistics()
