@@ -296,7 +296,13 @@ final class StoreReader: @unchecked Sendable {
 
     init(_ store: TelemetryStore) { self.store = store }
 
+    /// Runs `body` on the reader connection, then frees its cache pages: reads are occasional (control
+    /// requests, scrapes), and in WAL mode SQLite drops a connection's cache anyway when another connection
+    /// wrote since its last read, so between reads the pages would only sit in the daemon's RSS.
     func read<T>(_ body: (TelemetryStore) throws -> T) throws -> T {
-        try lock.withLock { try body(store) }
+        try lock.withLock {
+            defer { store.releaseCacheMemory() }
+            return try body(store)
+        }
     }
 }

@@ -177,6 +177,10 @@ public final class Daemon: @unchecked Sendable {
                           metadata: ["chunks": "\(recovery.chunks)", "lines": "\(recovery.lines)",
                                      "reopened": "\(recovery.reopened)", "unreadable": "\(recovery.unreadable)"])
         }
+        // Start-up (schema, recovery) filled both connections' page caches with 64 KiB pages that an idle daemon
+        // does not need: give them back (to the kernel) before the writer thread takes the store over.
+        store.releaseCacheMemory()
+        reader.releaseCacheMemory()
         writer.start()
         forwarder?.start()
 

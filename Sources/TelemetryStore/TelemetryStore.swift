@@ -58,6 +58,12 @@ public final class TelemetryStore {
         }
     }
 
+    /// Frees the connection's unused cache pages (`SQLiteDatabase.releaseMemory()`). Call it on the thread that
+    /// uses the store, between transactions.
+    public func releaseCacheMemory() {
+        database.releaseMemory()
+    }
+
     // MARK: Writing
 
     /// One transaction: append (or replace) the journal chunk, insert the documents (existing execution ids are
