@@ -14,9 +14,6 @@ static inline int telemetry_sqlite_no_bulk_page_cache(void) {
 
 #include <malloc.h>
 
-/// Frees the connection's unused page-cache pages, then returns free heap memory to the kernel (malloc_trim):
-/// 64 KiB pages freed in the middle of the heap would otherwise stay resident until reused.
-static inline void telemetry_sqlite_release_memory(sqlite3 *db) {
-    sqlite3_db_release_memory(db);
-    malloc_trim(0);
-}
+/// Returns free heap memory to the kernel (malloc_trim): 64 KiB cache pages freed in the middle of the heap
+/// would otherwise stay resident until reused.
+static inline void telemetry_trim_heap(void) { malloc_trim(0); }

@@ -55,11 +55,12 @@ public final class SQLiteDatabase {
         sqlite3_close_v2(handle)
     }
 
-    /// Frees the page cache's unused pages (those no statement holds) and returns the freed heap to the kernel.
-    /// The pages are read again, from the OS page cache, when next needed: a connection that reads now and
-    /// then keeps nothing resident in between. It costs a malloc_trim, so not for every transaction.
-    public func releaseMemory() {
-        telemetry_sqlite_release_memory(handle)
+    /// Frees the page cache's unused pages (those no statement holds); they are read again, from the OS page
+    /// cache, when next needed. With `trimHeap`, the freed heap goes back to the kernel too (malloc_trim,
+    /// which walks the whole heap: not for every transaction).
+    public func releaseMemory(trimHeap: Bool = true) {
+        sqlite3_db_release_memory(handle)
+        if trimHeap { telemetry_trim_heap() }
     }
 
     /// Runs one or more SQL statements that return no rows of interest (DDL, PRAGMA assignments, …).
