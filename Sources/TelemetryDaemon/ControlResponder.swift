@@ -296,7 +296,21 @@ final class StoreReader: @unchecked Sendable {
 
     init(_ store: TelemetryStore) { self.store = store }
 
+    /// Monotonic seconds of the previous read; guarded by `lock`.
+    private var lastRead = -Double.infinity
+
+    /// Runs `body` on the reader connection, then frees its cache pages: reads are occasional (control
+    /// requests, scrapes), and in WAL mode SQLite drops a connection's cache anyway when another connection
+    /// wrote since its last read, so between reads the pages would only sit in the daemon's RSS. The heap is
+    /// trimmed only after a read that follows a second without any: a client polling `status` every few
+    /// milliseconds (as `make bench` does during ingest) does not make the daemon walk its heap each time.
     func read<T>(_ body: (TelemetryStore) throws -> T) throws -> T {
-        try lock.withLock { try body(store) }
+        try lock.withLock {
+            let now = monotonicSeconds()
+            let sparse = now - lastRead >= 1
+            lastRead = now
+            defer { store.releaseCacheMemory(trimHeap: sparse) }
+            return try body(store)
+        }
     }
 }

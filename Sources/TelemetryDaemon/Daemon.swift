@@ -183,6 +183,10 @@ public final class Daemon: @unchecked Sendable {
                           metadata: ["chunks": "\(recovery.chunks)", "lines": "\(recovery.lines)",
                                      "reopened": "\(recovery.reopened)", "unreadable": "\(recovery.unreadable)"])
         }
+        // Start-up (schema, recovery) filled the connections' page caches with pages that an idle daemon does not
+        // need: give them back (to the kernel) before the writer thread takes the store over.
+        store.releaseCacheMemory()
+        reader.releaseCacheMemory()
         writer.onCommitted = { bytes in checkpointer.committed(bytes: bytes) }
         checkpointer.start()
         writer.start()

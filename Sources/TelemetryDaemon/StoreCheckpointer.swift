@@ -50,6 +50,7 @@ final class StoreCheckpointer: @unchecked Sendable {
     }
 
     func start() {
+        store.releaseCacheMemory(trimHeap: false)  // opening read the schema; a checkpoint does not use the cache
         let unmanaged = Unmanaged.passRetained(self)
         var thread = pthread_t()
         pthread_create(&thread, nil, { argument in

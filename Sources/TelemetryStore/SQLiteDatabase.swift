@@ -1,5 +1,12 @@
 import CSQLite
 
+/// Process-wide SQLite settings, applied once before the first connection opens (SQLite reads them when it
+/// initializes): page-cache pages are allocated one by one as needed, with no up-front block per connection
+/// (see `telemetry_sqlite_no_bulk_page_cache`), so that `releaseMemory()` can give them back.
+private let sqliteProcessConfiguration: Void = {
+    _ = telemetry_sqlite_no_bulk_page_cache()
+}()
+
 /// One SQLite connection.
 ///
 /// Opened with `SQLITE_OPEN_NOMUTEX`: SQLite does not serialize calls on it, so a connection (and its statements)
@@ -22,6 +29,7 @@ public final class SQLiteDatabase {
 
     /// Opens (or, unless `readOnly`, creates) the database at `path`.
     public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
+        _ = sqliteProcessConfiguration
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE))
             | SQLITE_OPEN_NOMUTEX
@@ -45,6 +53,14 @@ public final class SQLiteDatabase {
         // Every SQLiteStatement retains its connection, so none is left unfinalized here; close_v2 is still the
         // safe variant should a raw statement have leaked.
         sqlite3_close_v2(handle)
+    }
+
+    /// Frees the page cache's unused pages (those no statement holds); they are read again, from the OS page
+    /// cache, when next needed. With `trimHeap`, the freed heap goes back to the kernel too (malloc_trim,
+    /// which walks the whole heap: not for every transaction).
+    public func releaseMemory(trimHeap: Bool = true) {
+        sqlite3_db_release_memory(handle)
+        if trimHeap { telemetry_trim_heap() }
     }
 
     /// Runs one or more SQL statements that return no rows of interest (DDL, PRAGMA assignments, …).

@@ -63,6 +63,12 @@ public final class TelemetryStore {
         }
     }
 
+    /// Frees the connection's unused cache pages, and with `trimHeap` returns the freed heap to the kernel
+    /// (`SQLiteDatabase.releaseMemory`). Call it on the thread that uses the store, between transactions.
+    public func releaseCacheMemory(trimHeap: Bool = true) {
+        database.releaseMemory(trimHeap: trimHeap)
+    }
+
     // MARK: Writing
 
     /// One transaction: append (or replace) the journal chunk, insert the documents (existing execution ids are
