@@ -176,10 +176,18 @@ final class IngestWriter: @unchecked Sendable {
             condition.unlock()
             return true
         }
+        // Wake the writer only when it has something new to decide: it may be idle (the queue was empty), or the
+        // queue just became urgent. Otherwise it is busy and will find the batch, or it is letting a group gather
+        // and would only go back to sleep: waking it per batch cost a context switch per socket read.
+        let wasEmpty = queue.isEmpty
         queuedBytes += batch.byteCount
         queue.append(.batch(batch))
         let hasRoom = queuedBytes < settings.maxQueuedBytes
-        condition.unlock(withValue: true)
+        if wasEmpty || queuedBytes >= settings.maxQueuedBytes / 2 {
+            condition.unlock(withValue: true)
+        } else {
+            condition.unlock()
+        }
         return hasRoom
     }
 
@@ -252,10 +260,14 @@ final class IngestWriter: @unchecked Sendable {
     private func run() {
         while true {
             lastLoopMicroseconds.store(monotonicMicroseconds(), ordering: .relaxed)
-            if !condition.lock(whenValue: true, timeoutSeconds: 1.0) { condition.lock() }
+            condition.lock()
+            if queue.isEmpty && !stopRequested {
+                condition.unlock()
+                if !condition.lock(whenValue: true, timeoutSeconds: 1.0) { condition.lock() }
+            }
             // Group commit: unless a flush or a full queue is waiting, let lines gather for the commit interval.
-            // The wait ends early when a flush, a stop or enough data arrives (every submit wakes it to look),
-            // so a `sync` at the end of a script is answered without waiting out the interval.
+            // The wait ends early when a flush, a stop or a queue past half its limit arrives (those wake it), so
+            // a `sync` at the end of a script is answered without waiting out the interval.
             let waitUntil = lastCommitMicroseconds + settings.commitIntervalMicroseconds
             while true {
                 let urgent = stopRequested || queuedBytes >= settings.maxQueuedBytes / 2
