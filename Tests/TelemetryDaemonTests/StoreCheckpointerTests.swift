@@ -23,13 +23,14 @@ private func documents(_ count: Int, from first: Int) -> [StoredDocument] {
 
 @Suite("WAL checkpoints off the writer thread")
 struct StoreCheckpointerTests {
-    @Test("the writer's commits stay in the WAL until the checkpointer copies them into the database file")
+    @Test("during a burst the WAL is copied into the database file only once burstBytes were committed")
     func checkpointsWhenTheWriterReportsEnoughBytes() throws {
         let directory = TemporaryDirectory()
         let writerStore = try TelemetryStore(directory: directory.path, synchronous: .normal,
                                              autocheckpointBytes: StoreCheckpointer.writerAutocheckpointBytes)
         let checkpointer = StoreCheckpointer(store: try TelemetryStore(directory: directory.path, synchronous: .normal),
-                                             logger: Logger(label: "test"), thresholdBytes: 1_000_000)
+                                             logger: Logger(label: "test"),
+                                             policy: .init(burstBytes: 1_000_000, idleBytes: 1_000_000, idleSeconds: 60))
         checkpointer.start()
         defer { checkpointer.stop() }
         let database = directory.path + "/telemetry.db"
@@ -52,6 +53,34 @@ struct StoreCheckpointerTests {
         // What was checkpointed is readable through a fresh connection.
         let reader = try TelemetryStore(directory: directory.path, synchronous: .normal, readOnly: true)
         #expect(try reader.documentSummaries(limit: 1_000, script: nil).count == 100)
+    }
+
+    @Test("once the writer is idle, what it committed is checkpointed")
+    func checkpointsWhenIdle() throws {
+        let directory = TemporaryDirectory()
+        let writerStore = try TelemetryStore(directory: directory.path, synchronous: .normal,
+                                             autocheckpointBytes: StoreCheckpointer.writerAutocheckpointBytes)
+        let checkpointer = StoreCheckpointer(store: try TelemetryStore(directory: directory.path, synchronous: .normal),
+                                             logger: Logger(label: "test"),
+                                             policy: .init(burstBytes: 1 << 40, idleBytes: 1_000, idleSeconds: 0.3))
+        checkpointer.start()
+        defer { checkpointer.stop() }
+        let database = directory.path + "/telemetry.db"
+        let before = fileSize(database)
+        try writerStore.commit(StoreBatch(documents: documents(20, from: 2_000)))
+        checkpointer.committed(bytes: 500)  // below idleBytes: never checkpointed on its own
+        usleep(600_000)
+        #expect(fileSize(database) == before)
+        try writerStore.commit(StoreBatch(documents: documents(20, from: 3_000)))
+        checkpointer.committed(bytes: 500)
+        usleep(100_000)
+        #expect(fileSize(database) == before, "not before the writer has been idle for idleSeconds")
+        var waited = 0
+        while fileSize(database) < before + 500_000 && waited < 100 {
+            usleep(50_000)
+            waited += 1
+        }
+        #expect(fileSize(database) >= before + 500_000)
     }
 
     @Test("stop runs a last checkpoint")
