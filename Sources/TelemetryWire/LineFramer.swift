@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One unit of a framed byte stream.
 public enum FramedLine {
     /// A line without its "\n" (a trailing "\r" is left for the parser to strip). The buffer is only
@@ -116,23 +124,12 @@ public struct LineFramer: Sendable {
         }
     }
 
-    /// Offset of the first "\n" in `count` bytes at `start`, eight bytes at a time (SWAR).
+    /// Offset of the first "\n" in `count` bytes at `start`.
     @inline(__always)
     static func findNewline(_ start: UnsafeRawPointer, _ count: Int) -> Int? {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let newlines = ones &* UInt64(ASCII.lineFeed)
-        var index = 0
-        while index &+ 8 <= count {
-            let word = UInt64(littleEndian: start.loadUnaligned(fromByteOffset: index, as: UInt64.self)) ^ newlines
-            // High bit set in each zero byte; the lowest flagged byte is always a real match.
-            let found = (word &- ones) & ~word & 0x8080_8080_8080_8080
-            if found != 0 { return index &+ found.trailingZeroBitCount &>> 3 }
-            index &+= 8
-        }
-        while index < count {
-            if start.load(fromByteOffset: index, as: UInt8.self) == ASCII.lineFeed { return index }
-            index &+= 1
-        }
-        return nil
+        // The C library's memchr is vectorised: on the benchmark's ~286-byte lines it took 14-29 ns a line
+        // against 63 ns for an eight-bytes-at-a-time loop, and this runs over every byte a client or the daemon reads.
+        guard let found = memchr(start, Int32(ASCII.lineFeed), count) else { return nil }
+        return UnsafeRawPointer(found) - start
     }
 }

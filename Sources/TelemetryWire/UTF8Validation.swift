@@ -7,7 +7,16 @@ enum UTF8Validation {
     @inline(__always)
     static func firstInvalidOffset(_ base: UnsafePointer<UInt8>, _ count: Int) -> Int? {
         var index = 0
-        // ASCII fast path: 8 bytes per step while no high bit is set.
+        // ASCII fast path: 32 bytes per step, then 8, while no high bit is set.
+        let raw = UnsafeRawPointer(base)
+        while index &+ 32 <= count {
+            let any = raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                | raw.loadUnaligned(fromByteOffset: index &+ 8, as: UInt64.self)
+                | raw.loadUnaligned(fromByteOffset: index &+ 16, as: UInt64.self)
+                | raw.loadUnaligned(fromByteOffset: index &+ 24, as: UInt64.self)
+            if any & 0x8080_8080_8080_8080 != 0 { break }
+            index &+= 32
+        }
         while index &+ 8 <= count {
             let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
             if word & 0x8080_8080_8080_8080 != 0 { break }
