@@ -17,9 +17,9 @@ enum CanonicalEvent {
               let id = ExecutionID(utf8: UnsafeRawBufferPointer(start: base + scanner.pos, count: 36))
         else { return nil }
         scanner.pos += 36
-        guard scanner.literal(#"","ts":"#), scanner.pos < count,
-              let tsToken = try? scanner.scanNumber(), tsToken.kind == .number,
-              let microseconds = ScannedLine.numericMicroseconds(base, tsToken),
+        guard scanner.literal(#"","ts":"#), let tsRange = plainDecimal(&scanner),
+              let microseconds = ScannedLine.numericMicroseconds(
+                  base, JSONToken(kind: .number, start: tsRange.lowerBound, end: tsRange.upperBound, flag: false)),
               microseconds >= Timestamp.earliestAccepted.microseconds,
               microseconds < Timestamp.latestAcceptedExclusive.microseconds
         else { return nil }
@@ -39,14 +39,37 @@ enum CanonicalEvent {
         }
         var duration: Double?
         if scanner.literal(#","duration_seconds":"#) {
-            guard scanner.pos < count, let token = try? scanner.scanNumber(), token.kind == .number else { return nil }
-            let value = JSONNumbers.parse(base, token.start, token.end)
-            guard value >= 0 else { return nil }
-            duration = value == 0 ? 0 : value  // no -0
+            guard let range = plainDecimal(&scanner) else { return nil }
+            duration = JSONNumbers.parse(base, range.lowerBound, range.upperBound)  // no sign: never negative or -0
         }
         guard scanner.literal("}"), scanner.pos == count else { return nil }
         return EventLine(executionID: id, timestamp: Timestamp(microseconds: microseconds), level: level,
                          operation: operation, message: message, durationSeconds: duration)
+    }
+
+    /// A number at `scanner.pos` written as a plain decimal: `0` or a digit 1-9 and at most 14 more digits,
+    /// then optionally `.` and digits; no sign, no exponent. Valid JSON, and finite whatever its fraction.
+    /// Anything else returns nil (an exponent makes the member literal that follows fail).
+    private static func plainDecimal(_ scanner: inout JSONScanner) -> Range<Int>? {
+        let base = scanner.base
+        let start = scanner.pos
+        var pos = start
+        @inline(__always) func isDigit(_ byte: UInt8) -> Bool { byte &- ASCII.zero < 10 }
+        guard pos < scanner.end, isDigit(base[pos]) else { return nil }
+        if base[pos] == ASCII.zero {
+            pos += 1
+        } else {
+            while pos < scanner.end && isDigit(base[pos]) { pos += 1 }
+        }
+        guard pos - start <= 15 else { return nil }
+        if pos < scanner.end && base[pos] == ASCII.dot {
+            pos += 1
+            let fractionStart = pos
+            while pos < scanner.end && isDigit(base[pos]) { pos += 1 }
+            guard pos > fractionStart else { return nil }
+        }
+        scanner.pos = pos
+        return start..<pos
     }
 
     /// A string value at `scanner.pos` that passes the same checks as `ScannedLine.stringSlice`, or nil.

@@ -11,9 +11,9 @@ struct CanonicalEventTests {
         prefix + #"1732870000,"level":"error","operation":"db","message":"failed: \"quoted\" \\ \n \u00e9 \ud83d\ude00"}"#,
         prefix + #"1732870000.5,"level":"warning","operation":"o"}"#,
         prefix + #"1732870000.5,"level":"debug","operation":"näh ✓","duration_seconds":0}"#,
-        prefix + #"1732870000.5,"level":"success","operation":"o","message":"","duration_seconds":-0.0}"#,
-        prefix + #"1.7e9,"level":"info","operation":"o","message":"exponent ts"}"#,
-        prefix + #"1732870000.5,"level":"info","operation":"o","duration_seconds":3e2}"#,
+        prefix + #"1732870000.5,"level":"success","operation":"o","message":"","duration_seconds":0.0}"#,
+        prefix + #"1732870000.123456789,"level":"info","operation":"o","duration_seconds":0.1000000000000000055511}"#,
+        prefix + #"1732870000,"level":"info","operation":"o","duration_seconds":123456789012345.5}"#,
     ]
 
     /// The result of one path as comparable values, or the general path's error.
@@ -55,6 +55,12 @@ struct CanonicalEventTests {
         prefix + #"99999999999999,"level":"info","operation":"o"}"#,
         prefix + #"01,"level":"info","operation":"o"}"#,
         prefix + #"1732870000,"level":"info","operation":"o"} "#,
+        prefix + #"1732870000,"level":"info","operation":"o","duration_seconds":1234567890123456}"#,
+        prefix + #"1732870000.,"level":"info","operation":"o"}"#,
+        prefix + #"1732870000,"level":"info","operation":"o","duration_seconds":00.5}"#,
+        prefix + #"1732870000,"level":"info","operation":"o","duration_seconds":1e2}"#,
+        prefix + #"1.7e9,"level":"info","operation":"o","message":"exponent ts"}"#,
+        prefix + #"1732870000,"level":"info","operation":"o","duration_seconds":-0.0}"#,
     ])
     func leavesEverythingElseToTheGeneralPath(_ line: String) {
         #expect(Self.fast(Array(line.utf8)) == nil, "\(line)")
@@ -72,10 +78,12 @@ struct CanonicalEventTests {
     /// with the same record.
     @Test func mutationsNeverMakeThePathsDisagree() throws {
         var random = SplitMix64(seed: 0x7E1E_3E7E)
+        let seeds = Self.canonical + [Self.prefix + #"1.7e9,"level":"info","operation":"o","duration_seconds":3e2}"#,
+                                      Self.prefix + #"1732870000,"level":"info","operation":"o","duration_seconds":-0.0}"#]
         let alphabet = Array(#"{}[]":,.-+0123456789eEabcdefinfotrulsv\u "#.utf8) + [0xC3, 0xA9]
         var fastAccepted = 0
         for _ in 0..<60_000 {
-            var bytes = Array(Self.canonical[Int(random.next() % UInt64(Self.canonical.count))].utf8)
+            var bytes = Array(seeds[Int(random.next() % UInt64(seeds.count))].utf8)
             for _ in 0...(random.next() % 3) {
                 let position = Int(random.next() % UInt64(bytes.count))
                 let byte = alphabet[Int(random.next() % UInt64(alphabet.count))]
