@@ -231,14 +231,7 @@ final class IngestWriter: @unchecked Sendable {
     // MARK: Writer thread
 
     func start() {
-        let unmanaged = Unmanaged.passRetained(self)
-        var thread = pthread_t()
-        pthread_create(&thread, nil, { argument in
-            let writer = Unmanaged<IngestWriter>.fromOpaque(argument!).takeRetainedValue()
-            writer.run()
-            return nil
-        }, unmanaged.toOpaque())
-        self.thread = thread
+        thread = DaemonThread.start { self.run() }
     }
 
     /// Commits everything queued, stops the thread and waits for it. Safe to call more than once.
@@ -246,10 +239,7 @@ final class IngestWriter: @unchecked Sendable {
         condition.lock()
         stopRequested = true
         condition.unlock(withValue: true)
-        if let thread {
-            pthread_join(thread, nil)
-            self.thread = nil
-        }
+        DaemonThread.join(&thread)
     }
 
     /// Seconds since the writer thread last went round its loop (at least once a second while it runs).

@@ -63,14 +63,7 @@ final class StoreCheckpointer: @unchecked Sendable {
 
     func start() {
         store.releaseCacheMemory(trimHeap: false)  // opening read the schema; a checkpoint does not use the cache
-        let unmanaged = Unmanaged.passRetained(self)
-        var thread = pthread_t()
-        pthread_create(&thread, nil, { argument in
-            let checkpointer = Unmanaged<StoreCheckpointer>.fromOpaque(argument!).takeRetainedValue()
-            checkpointer.run()
-            return nil
-        }, unmanaged.toOpaque())
-        self.thread = thread
+        thread = DaemonThread.start { self.run() }
     }
 
     /// Ends the thread after a last checkpoint (so that a clean stop leaves a short WAL).
@@ -78,10 +71,7 @@ final class StoreCheckpointer: @unchecked Sendable {
         condition.lock()
         stopRequested = true
         condition.unlock(withValue: true)
-        if let thread {
-            pthread_join(thread, nil)
-            self.thread = nil
-        }
+        DaemonThread.join(&thread)
     }
 
     private func run() {

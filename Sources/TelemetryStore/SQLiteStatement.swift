@@ -66,6 +66,23 @@ public final class SQLiteStatement {
     /// Binds a BLOB that SQLite reads in place, without a copy (SQLITE_STATIC). The bytes must stay valid and
     /// unchanged until the statement is reset after its last step *and* the parameter is rebound or cleared
     /// (`clearBindings()`); typically: bind, step, clear, all inside `withUnsafeBytes`.
+    /// Binds `bytes` at `index` without copying them (multi-MiB journal chunks, documents), steps once, and
+    /// resets the statement and clears its bindings while the bytes are still borrowed: SQLite must not keep
+    /// a pointer to them.
+    func stepBorrowing(_ bytes: [UInt8], at index: Int32) throws(SQLiteError) {
+        let failure: SQLiteError? = bytes.withUnsafeBytes { raw in
+            defer { reset(); clearBindings() }
+            do throws(SQLiteError) {
+                try bind(index, unsafeBorrowing: raw)
+                _ = try step()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+    }
+
     func bind(_ index: Int32, unsafeBorrowing bytes: UnsafeRawBufferPointer) throws(SQLiteError) {
         guard let base = bytes.baseAddress, bytes.count > 0 else {
             try check(sqlite3_bind_zeroblob(handle, index, 0), index)

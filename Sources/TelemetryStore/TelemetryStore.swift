@@ -83,19 +83,8 @@ public final class TelemetryStore {
                         INSERT INTO journal(sequence, bytes) VALUES (?1, ?2)
                         ON CONFLICT(sequence) DO UPDATE SET bytes = excluded.bytes
                         """)
-                    // Multi-MiB chunks: let SQLite read the bytes in place rather than copy them first.
-                    let failure: SQLiteError? = chunk.bytes.withUnsafeBytes { bytes in
-                        defer { insert.reset(); insert.clearBindings() }  // before the buffer can go away
-                        do throws(SQLiteError) {
-                            try insert.bind(1, chunk.sequence)
-                            try insert.bind(2, unsafeBorrowing: bytes)
-                            _ = try insert.step()
-                            return nil
-                        } catch {
-                            return error
-                        }
-                    }
-                    if let failure { throw failure }
+                    try insert.bind(1, chunk.sequence)
+                    try insert.stepBorrowing(chunk.bytes, at: 2)
                 }
                 if !batch.documents.isEmpty {
                     let insert = try statement("""
@@ -112,18 +101,7 @@ public final class TelemetryStore {
                         try insert.bind(3, document.status)
                         try insert.bind(4, document.startedAt)
                         try insert.bind(5, document.completedAt)
-                        // The body is read in place (not copied first), so it is bound and stepped while borrowed.
-                        let failure: SQLiteError? = document.body.withUnsafeBytes { body in
-                            defer { insert.reset(); insert.clearBindings() }  // before the buffer can go away
-                            do throws(SQLiteError) {
-                                try insert.bind(6, unsafeBorrowing: body)
-                                _ = try insert.step()
-                                return nil
-                            } catch {
-                                return error
-                            }
-                        }
-                        if let failure { throw failure }
+                        try insert.stepBorrowing(document.body, at: 6)
                         if let enqueue, database.changes > 0 {
                             defer { enqueue.reset() }
                             try enqueue.bind(1, database.lastInsertRowID)
