@@ -29,8 +29,10 @@
 #   - logger does slightly more work per message (it adds an RFC 3164 header: time, host name, user);
 #     telemetry send does its own extra work (it validates the line against protocol v1 before sending).
 #     That is the job each tool does, so it is part of the figure.
-#   - Timed with hyperfine -N (warmup, >= 200 runs, medians). Debian 12's hyperfine 1.15 has no --input
-#     and gives -N commands /dev/null as stdin, so every command runs as `execsh FILE PROGRAM ARG...`
+#   - Timed with hyperfine -N (warmup, >= 200 runs, medians), in 6 rounds with the command order reversed
+#     every other round and the times pooled, so that a slow or fast spell of the machine is shared by all
+#     commands (BENCH_ONESHOT_ROUNDS). Debian 12's hyperfine 1.15 has no --input and gives -N commands
+#     /dev/null as stdin, so every command runs as `execsh FILE PROGRAM ARG...`
 #     (bench/execsh.c: opens FILE as stdin, then execs PROGRAM), and a "baseline" command, execsh alone,
 #     is timed the same way; its median is subtracted from every other median. (Hyperfine's own shell
 #     mode subtracts a shell-startup figure measured once up front, which on this busy 2-core machine
@@ -39,7 +41,8 @@
 #
 # Knobs (environment): BENCH_RUNS (300), BENCH_WARMUP (20), BENCH_CLIENTS (4),
 # BENCH_LINES_PER_CLIENT (250000), BENCH_LINES_PER_EXECUTION (100), CC (cc),
-# BENCH_SKIP_INGEST=1 (one-shot and idle RSS only).
+# BENCH_SKIP_INGEST=1 (one-shot and idle RSS only), BENCH_ONESHOT_ROUNDS (6), BENCH_ONESHOT_TOOL=interleaved
+# (time the one-shot commands with the fallback loop below even when hyperfine is there).
 # BENCH_COMPARE_BIN=<dir with another telemetry build> adds info rows for that client in the one-shot
 # comparison, e.g. a fully static one:
 #   swift build -c release --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build-static --product telemetry
@@ -218,12 +221,35 @@ for cmd in "${COMMANDS[@]}"; do
 done
 "$BIN/telemetry" flush --quiet --socket "$DAEMON_SOCKET" --timeout 10
 ACCEPTED_BEFORE=$("$BIN/telemetry" status --json --socket "$DAEMON_SOCKET" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lines_accepted"])')
-if command -v hyperfine >/dev/null; then
-  ONESHOT_TOOL="hyperfine -N"
-  HYPERFINE_ARGS=()
-  for i in "${!NAMES[@]}"; do HYPERFINE_ARGS+=(-n "${NAMES[$i]}" "${COMMANDS[$i]}"); done
-  hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --style none --export-json "$RESULTS/oneshot.json" \
-    "${HYPERFINE_ARGS[@]}" >"$STATE/hyperfine.out" 2>&1
+ROUNDS=${BENCH_ONESHOT_ROUNDS:-6}
+ROUND_RUNS=$(((RUNS + ROUNDS - 1) / ROUNDS))
+ROUND_WARMUP=$(((WARMUP + ROUNDS - 1) / ROUNDS))
+if [ "${BENCH_ONESHOT_TOOL:-hyperfine}" = hyperfine ] && command -v hyperfine >/dev/null; then
+  # In rounds, the command order reversed every other round, the times of all rounds pooled: this VM has
+  # slow and fast spells of tens of seconds, and timing all of one command's runs before the next let a
+  # spell land on one command only (the ratio to logger swung from 0.50 to 0.81 between two runs).
+  ONESHOT_TOOL="hyperfine -N, $ROUNDS rounds of $ROUND_RUNS runs"
+  : >"$STATE/hyperfine.out"
+  for ((round = 0; round < ROUNDS; round++)); do
+    HYPERFINE_ARGS=()
+    for i in "${!NAMES[@]}"; do
+      k=$i
+      ((round % 2 == 1)) && k=$((${#NAMES[@]} - 1 - i))
+      HYPERFINE_ARGS+=(-n "${NAMES[$k]}" "${COMMANDS[$k]}")
+    done
+    hyperfine -N --warmup "$ROUND_WARMUP" --runs "$ROUND_RUNS" --style none \
+      --export-json "$RESULTS/oneshot-round-$round.json" "${HYPERFINE_ARGS[@]}" >>"$STATE/hyperfine.out" 2>&1
+  done
+  python3 - "$RESULTS/oneshot.json" "$RESULTS"/oneshot-round-*.json <<'PY'
+import json, sys
+pooled = {}
+for path in sys.argv[2:]:
+    for result in json.load(open(path))["results"]:
+        pooled.setdefault(result["command"], []).extend(result["times"])
+json.dump({"results": [{"command": name, "times": times} for name, times in pooled.items()]}, open(sys.argv[1], "w"))
+PY
+  RUNS=$((ROUNDS * ROUND_RUNS))
+  WARMUP=$((ROUNDS * ROUND_WARMUP))
 else
   ONESHOT_TOOL="interleaved loop in one process (no hyperfine)"
   python3 - "$RESULTS/oneshot.json" "$WARMUP" "$RUNS" "${#NAMES[@]}" "${NAMES[@]}" "${COMMANDS[@]}" <<'PY'
