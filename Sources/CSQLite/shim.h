@@ -4,7 +4,7 @@
 static inline void (*telemetry_sqlite_transient(void))(void *) { return SQLITE_TRANSIENT; }
 
 /// No up-front page-cache block per connection. SQLite otherwise allocates room for
-/// SQLITE_DEFAULT_PCACHE_INITSZ (20) pages when a connection first reads — with 64 KiB pages about 1.3 MiB —
+/// SQLITE_DEFAULT_PCACHE_INITSZ (20) pages when a connection first reads — 320 KiB with 16 KiB pages —
 /// and writes a header into every slot, so each connection keeps ~80 KiB resident even when idle, and its
 /// pages can never be returned (sqlite3_db_release_memory only frees pages allocated one by one). Must run
 /// before SQLite initializes; returns SQLITE_MISUSE (harmless) afterwards.
