@@ -52,10 +52,9 @@ public struct Aggregator: Sendable {
 
     public var openCount: Int { open.count }
 
-    /// Applies one record. Returns the execution when this record closed it (an `end` line).
-    /// `eventJSON` is the event's object already encoded by `EventFragment` (the ingest path encodes it on
-    /// the event loop); without it an event is encoded here.
-    public mutating func apply(_ accepted: AcceptedRecord, eventJSON: UnsafeRawBufferPointer? = nil) -> Execution? {
+    /// Applies one record. Returns the execution when this record closed it (an `end` line). An event is
+    /// encoded here; the ingest path encodes events on the event loops and uses `applyEvents` instead.
+    public mutating func apply(_ accepted: AcceptedRecord) -> Execution? {
         let id = accepted.record.executionID
         var index = open.index(forKey: id)
         if index == nil {
@@ -66,7 +65,7 @@ public struct Aggregator: Sendable {
         }
         guard let index else { return nil }
         // Mutate in place: one hash lookup per line, no copy of the execution's arrays.
-        let closes = Self.fold(accepted, eventJSON: eventJSON, into: &open.values[index], limits: limits)
+        let closes = Self.fold(accepted, into: &open.values[index], limits: limits)
         guard closes else { return nil }
         lastEvent = nil
         return open.remove(at: index).value
@@ -137,8 +136,8 @@ public struct Aggregator: Sendable {
     }
 
     /// Folds one record into its execution; returns true when the record ends the execution.
-    private static func fold(_ accepted: AcceptedRecord, eventJSON: UnsafeRawBufferPointer?,
-                             into execution: inout Execution, limits: AggregationLimits) -> Bool {
+    private static func fold(_ accepted: AcceptedRecord, into execution: inout Execution,
+                             limits: AggregationLimits) -> Bool {
         let record = accepted.record
         noteLines(1, earliest: record.timestamp, latestReceivedAt: accepted.receivedAt, in: &execution)
         switch record.body {
@@ -149,17 +148,12 @@ public struct Aggregator: Sendable {
             execution.scriptPID = pid
             execution.startedAt = record.timestamp
         case let .event(level, operation, message, duration):
-            if let eventJSON {
-                foldEvents(1, isError: level == .error, objects: eventJSON, prefixLength: { _ in eventJSON.count },
+            var json = JSONWriter(capacity: 128 + message.utf8.count)
+            EventFragment.write(level: level, operation: operation, message: message,
+                                durationSeconds: duration, timestamp: record.timestamp, into: &json)
+            json.bytes.withUnsafeBytes { object in
+                foldEvents(1, isError: level == .error, objects: object, prefixLength: { _ in object.count },
                            into: &execution, limits: limits)
-            } else {
-                var json = JSONWriter(capacity: 128 + message.utf8.count)
-                EventFragment.write(level: level, operation: operation, message: message,
-                                    durationSeconds: duration, timestamp: record.timestamp, into: &json)
-                json.bytes.withUnsafeBytes { object in
-                    foldEvents(1, isError: level == .error, objects: object, prefixLength: { _ in object.count },
-                               into: &execution, limits: limits)
-                }
             }
         case let .metric(name, value):
             execution.metrics[name] = value

@@ -18,8 +18,8 @@ public enum ExecutionStatus: String, Sendable, Equatable {
 /// the single writer thread then only concatenates them, and an open execution holds compact bytes
 /// rather than strings.
 public enum EventFragment {
-    /// Writes the object as an independent value (no leading comma) into `json`. Keys are laid out as
-    /// constants: this runs once per event line on the event loops.
+    /// Writes the object of an event held as value types (recovery from the journal) as an independent value
+    /// (no leading comma) into `json`. Keys are laid out as constants.
     public static func write(level: EventLevel, operation: String, message: String, durationSeconds: Double?,
                              timestamp: Timestamp, into json: inout JSONWriter) {
         json.startIndependentValue()
@@ -31,7 +31,8 @@ public enum EventFragment {
     }
 
     /// Encodes a parsed event line as a separate value appended to `json`, copying its strings straight
-    /// from the line; returns the object's byte range. The bytes are those `write` produces for the same event.
+    /// from the line; returns the object's byte range. The ingest path: once per event line, on the event
+    /// loops. The bytes are those `write` produces for the same event.
     public static func append(_ event: EventLine, to json: inout JSONWriter) -> Range<Int> {
         json.startIndependentValue()
         let start = json.bytes.count
@@ -65,17 +66,6 @@ public enum EventFragment {
         }
         json.appendVerbatim("}")
         json.startIndependentValue()
-    }
-
-    /// Encodes the event of `record` as a separate value appended to `json`; returns its byte range,
-    /// or nil when the record is not an event.
-    public static func append(_ record: WireRecord, to json: inout JSONWriter) -> Range<Int>? {
-        guard case let .event(level, operation, message, duration) = record.body else { return nil }
-        json.startIndependentValue()
-        let start = json.bytes.count
-        write(level: level, operation: operation, message: message, durationSeconds: duration,
-              timestamp: record.timestamp, into: &json)
-        return start..<json.bytes.count
     }
 }
 

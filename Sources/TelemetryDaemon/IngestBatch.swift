@@ -72,25 +72,15 @@ struct IngestBatch: Sendable {
             appendEvent(event.executionID, event.timestamp, object: range, isError: isError, extending: extending,
                         json: json, sender: sender, receivedAt: receivedAt, journalPrefix: journalPrefix)
         case .record(let record):
-            append(record, json: json, sender: sender, receivedAt: receivedAt, journalPrefix: journalPrefix)
+            appendRecord(record, json: json, sender: sender, receivedAt: receivedAt, journalPrefix: journalPrefix)
         case .control:
             preconditionFailure("control requests are answered, not batched")
         }
     }
 
-    /// Appends a validated record (any kind) parsed from `json`.
-    mutating func append(_ record: WireRecord, json: UnsafeRawBufferPointer, sender: SenderIdentity,
-                         receivedAt: Timestamp, journalPrefix: [UInt8]? = nil) {
-        if case .event(let level, _, _, _) = record.body {
-            let isError = level == .error
-            let extending = extendsLastRun(record.executionID, isError: isError, sender: sender)
-            if extending { fragments.appendVerbatim(",") }
-            if let range = EventFragment.append(record, to: &fragments) {
-                appendEvent(record.executionID, record.timestamp, object: range, isError: isError, extending: extending,
-                            json: json, sender: sender, receivedAt: receivedAt, journalPrefix: journalPrefix)
-                return
-            }
-        }
+    /// Appends a start, metric, tag or end line.
+    private mutating func appendRecord(_ record: WireRecord, json: UnsafeRawBufferPointer, sender: SenderIdentity,
+                                       receivedAt: Timestamp, journalPrefix: [UInt8]?) {
         let journalRange = appendJournal(json, sender: sender, receivedAt: receivedAt, journalPrefix: journalPrefix)
         entries.append(Entry(executionID: record.executionID, timestamp: record.timestamp, receivedAt: receivedAt,
                              sender: sender, journal: journalRange, content: .record(index: records.count)))

@@ -219,13 +219,17 @@ struct EventFragmentTests {
         var closedAhead: Execution?
         for accepted in records {
             closedPlain = plain.apply(accepted) ?? closedPlain
-            var fragments = JSONWriter()
-            if let range = EventFragment.append(accepted.record, to: &fragments) {
-                closedAhead = fragments.bytes.withUnsafeBytes {
-                    ahead.apply(accepted, eventJSON: UnsafeRawBufferPointer(rebasing: $0[range]))
-                } ?? closedAhead
-            } else {
+            guard case let .event(level, operation, message, duration) = accepted.record.body else {
                 closedAhead = ahead.apply(accepted) ?? closedAhead
+                continue
+            }
+            var object = JSONWriter()
+            EventFragment.write(level: level, operation: operation, message: message, durationSeconds: duration,
+                                timestamp: accepted.record.timestamp, into: &object)
+            object.bytes.withUnsafeBytes { bytes in
+                ahead.applyEvents(accepted.record.executionID, count: 1, earliest: accepted.record.timestamp,
+                                  latestReceivedAt: accepted.receivedAt, sender: accepted.sender,
+                                  isError: level == .error, objects: bytes, prefixLength: { _ in bytes.count })
             }
         }
         let context = DocumentContext(host: "h", userID: "u", closedAt: Timestamp(microseconds: 9_000_000))
@@ -258,7 +262,9 @@ struct EventFragmentTests {
             var sliced = JSONWriter()
             let range = EventFragment.append(event, to: &sliced)
             var decoded = JSONWriter()
-            _ = EventFragment.append(event.record, to: &decoded)
+            guard case let .event(level, operation, message, duration) = event.record.body else { return ([], [], nil) }
+            EventFragment.write(level: level, operation: operation, message: message, durationSeconds: duration,
+                                timestamp: event.timestamp, into: &decoded)
             return (Array(sliced.bytes[range]), decoded.bytes, event.record)
         }
         #expect(String(decoding: fromSlices, as: UTF8.self) == String(decoding: fromRecord, as: UTF8.self))

@@ -5,19 +5,6 @@ import TelemetryCore
 import TelemetryStore
 import TelemetryWire
 
-/// A batch built through the parser's fast path, as the event loop builds it.
-private func parsedBatch(_ lines: [String], uid: UInt32 = 1000) throws -> IngestBatch {
-    var batch = IngestBatch()
-    for line in lines {
-        let bytes = Array(line.utf8)
-        try bytes.withUnsafeBytes { raw in
-            batch.append(try WireParser.parseLine(raw), json: raw, sender: SenderIdentity(uid: uid, pid: 1),
-                         receivedAt: Timestamp.now())
-        }
-    }
-    return batch
-}
-
 private extension Lines {
     mutating func error(_ message: String) -> String {
         next("event", #""level":"error","operation":"op","message":"\#(message)""#)
@@ -30,7 +17,7 @@ struct IngestBatchTests {
     func runs() throws {
         var a = Lines("11111111-1111-4111-8111-111111111111")
         var b = Lines("22222222-2222-4222-8222-222222222222")
-        let batch = try parsedBatch([a.start("s"), a.info("1"), a.info("2"), a.info("3"), a.error("4"), a.error("5"),
+        let batch = try batch([a.start("s"), a.info("1"), a.info("2"), a.info("3"), a.error("4"), a.error("5"),
                                      b.info("6"), a.info("7"), a.end(0)])
         #expect(batch.lineCount == 9)
         let shapes = batch.entries.map { entry -> String in
@@ -65,8 +52,8 @@ struct IngestBatchTests {
         writer.start()
         defer { writer.stop() }
         var lines = Lines("33333333-3333-4333-8333-333333333333")
-        writer.submit(try parsedBatch([lines.start("s"), lines.info("1"), lines.info("2")]))
-        writer.submit(try parsedBatch([lines.info("3"), lines.info("4"), lines.info("5"), lines.info("6"), lines.end(0)]))
+        writer.submit(try batch([lines.start("s"), lines.info("1"), lines.info("2")]))
+        writer.submit(try batch([lines.info("3"), lines.info("4"), lines.info("5"), lines.info("6"), lines.end(0)]))
         _ = await writer.flush()
         let document = try JSONValue.parse(try #require(try store.document(executionID: lines.id.description)).body)
         #expect(document["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == ["1", "2", "3", "4"])

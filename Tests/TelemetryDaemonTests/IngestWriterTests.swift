@@ -39,8 +39,9 @@ func batch(_ lines: [String], uid: UInt32 = 1000) throws -> IngestBatch {
     for line in lines {
         let bytes = Array(line.utf8)
         try bytes.withUnsafeBytes { raw in
-            guard case .record(let record) = try WireParser.parse(raw) else { Issue.record("not a record"); return }
-            batch.append(record, json: raw, sender: SenderIdentity(uid: uid, pid: 1), receivedAt: Timestamp.now())
+            let parsed = try WireParser.parseLine(raw)
+            if case .control = parsed { Issue.record("not a data line"); return }
+            batch.append(parsed, json: raw, sender: SenderIdentity(uid: uid, pid: 1), receivedAt: Timestamp.now())
         }
     }
     return batch
