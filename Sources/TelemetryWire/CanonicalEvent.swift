@@ -76,16 +76,9 @@ enum CanonicalEvent {
     private static func string(_ scanner: inout JSONScanner, minBytes: Int, maxBytes: Int) -> JSONStringSlice? {
         guard scanner.pos < scanner.end, scanner.base[scanner.pos] == ASCII.quote,
               let token = try? scanner.scanString() else { return nil }
-        var length = token.end - token.start
-        if token.hasEscapes {
-            guard case .success(let decoded) = JSONStrings.withDecodedBytes(scanner.base, token, { $0.count }) else {
-                return nil
-            }
-            length = decoded
-        }
-        guard length >= minBytes && length <= maxBytes else { return nil }
-        return JSONStringSlice(raw: UnsafeRawBufferPointer(start: scanner.base + token.start, count: token.end - token.start),
-                               hasEscapes: token.hasEscapes)
+        guard case .success(let length) = JSONStrings.decodedLength(scanner.base, token),
+              length >= minBytes && length <= maxBytes else { return nil }
+        return JSONStringSlice(scanner.base, token)
     }
 }
 

@@ -526,6 +526,11 @@ enum JSONStrings {
         }
     }
 
+    /// The length in bytes of the decoded string, without decoding it when it has no escapes.
+    static func decodedLength(_ base: UnsafePointer<UInt8>, _ token: JSONToken) -> Result<Int, LoneSurrogate> {
+        token.hasEscapes ? withDecodedBytes(base, token, { $0.count }) : .success(token.end - token.start)
+    }
+
     struct LoneSurrogate: Error {
         /// Byte offset of the escape's backslash within the line.
         var offset: Int

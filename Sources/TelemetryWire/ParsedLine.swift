@@ -55,6 +55,12 @@ public struct JSONStringSlice {
         self.hasEscapes = hasEscapes
     }
 
+    /// The string `token` of the line at `base`.
+    init(_ base: UnsafePointer<UInt8>, _ token: JSONToken) {
+        self.init(raw: UnsafeRawBufferPointer(start: base + token.start, count: token.end - token.start),
+                  hasEscapes: token.hasEscapes)
+    }
+
     /// The decoded text.
     public var string: String {
         let token = JSONToken(kind: .string, start: 0, end: raw.count, flag: hasEscapes)

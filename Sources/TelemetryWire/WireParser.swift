@@ -604,15 +604,11 @@ struct ScannedLine {
         let stringToken = token(field)
         guard stringToken.kind == .string else { throw wrongType(field, "a string") }
         let length: Int
-        if !stringToken.hasEscapes {
-            length = stringToken.end - stringToken.start
-        } else {
-            switch JSONStrings.withDecodedBytes(base, stringToken, { $0.count }) {
-            case .success(let decodedLength): length = decodedLength
-            case .failure(let lone):
-                throw WireError(.invalidValue,
-                    "field \"\(field.name)\" contains a lone UTF-16 surrogate escape at byte offset \(lone.offset) (\(scanner.excerpt(lone.offset, min(lone.offset + 6, scanner.end))) must be part of a \\uD800-\\uDBFF + \\uDC00-\\uDFFF pair)")
-            }
+        switch JSONStrings.decodedLength(base, stringToken) {
+        case .success(let decodedLength): length = decodedLength
+        case .failure(let lone):
+            throw WireError(.invalidValue,
+                "field \"\(field.name)\" contains a lone UTF-16 surrogate escape at byte offset \(lone.offset) (\(scanner.excerpt(lone.offset, min(lone.offset + 6, scanner.end))) must be part of a \\uD800-\\uDBFF + \\uDC00-\\uDFFF pair)")
         }
         if length < minBytes {
             throw WireError(.invalidValue, "field \"\(field.name)\" must not be empty")
@@ -621,8 +617,7 @@ struct ScannedLine {
             throw WireError(.invalidValue,
                 "field \"\(field.name)\" must be at most \(maxBytes) bytes (got \(length) bytes: \(rawExcerpt(stringToken)))")
         }
-        return JSONStringSlice(raw: UnsafeRawBufferPointer(start: base + stringToken.start, count: stringToken.end - stringToken.start),
-                               hasEscapes: stringToken.hasEscapes)
+        return JSONStringSlice(base, stringToken)
     }
 
     func optionalInteger(_ field: WireField, _ range: ClosedRange<Int64>) throws(WireError) -> Int64? {
