@@ -231,7 +231,7 @@ final class IngestWriter: @unchecked Sendable {
     // MARK: Writer thread
 
     func start() {
-        thread = DaemonThread.start { self.run() }
+        thread = DaemonThread.start(name: "writer") { self.run() }
     }
 
     /// Commits everything queued, stops the thread and waits for it. Safe to call more than once.

@@ -1,5 +1,6 @@
 import Logging
 import NIOConcurrencyHelpers
+import TelemetryCore
 import TelemetryStore
 import TelemetryWire
 
@@ -63,7 +64,7 @@ final class StoreCheckpointer: @unchecked Sendable {
 
     func start() {
         store.releaseCacheMemory(trimHeap: false)  // opening read the schema; a checkpoint does not use the cache
-        thread = DaemonThread.start { self.run() }
+        thread = DaemonThread.start(name: "checkpointer") { self.run() }
     }
 
     /// Ends the thread after a last checkpoint (so that a clean stop leaves a short WAL).

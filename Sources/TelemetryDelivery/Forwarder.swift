@@ -105,14 +105,7 @@ public final class Forwarder: @unchecked Sendable {
     public var onDelivered: (@Sendable (_ seconds: Double) -> Void)?
 
     public func start() {
-        let unmanaged = Unmanaged.passRetained(self)
-        var thread = pthread_t()
-        pthread_create(&thread, nil, { argument in
-            let forwarder = Unmanaged<Forwarder>.fromOpaque(argument!).takeRetainedValue()
-            forwarder.run()
-            return nil
-        }, unmanaged.toOpaque())
-        self.thread = thread
+        thread = DaemonThread.start(name: "forwarder") { self.run() }
     }
 
     /// New delivery settings (a configuration reload): taken up between two batches, never in the middle of one,
@@ -151,10 +144,7 @@ public final class Forwarder: @unchecked Sendable {
             stopDeadline = monotonicSeconds() + seconds
         }
         signal.poke()
-        if let thread {
-            pthread_join(thread, nil)
-            self.thread = nil
-        }
+        DaemonThread.join(&thread)
     }
 
     // MARK: The loop
