@@ -126,7 +126,9 @@ public final class Daemon: @unchecked Sendable {
         let reader: TelemetryStore
         let checkpointer: StoreCheckpointer
         do {
-            store = try TelemetryStore(directory: settings.stateDirectory, synchronous: settings.storeSync,
+            // With `full`, the writer's connection commits with `normal` and a StoreSyncer fsyncs each commit on
+            // its own thread before any flush it answers is replied to (WALFile says why).
+            store = try TelemetryStore(directory: settings.stateDirectory, synchronous: .normal,
                                        autocheckpointBytes: StoreCheckpointer.writerAutocheckpointBytes)
             reader = try TelemetryStore(directory: settings.stateDirectory, synchronous: settings.storeSync, readOnly: true)
             checkpointer = StoreCheckpointer(
@@ -147,7 +149,8 @@ public final class Daemon: @unchecked Sendable {
                             commitIntervalMicroseconds: Int64(settings.commitIntervalMilliseconds) * 1_000,
                             retentionMicroseconds: Int64(settings.retentionDays) * 86_400 * 1_000_000,
                             forwarding: settings.delivery != nil, maxStoreBytes: settings.maxStoreBytes),
-            anonymizer: UserAnonymizer(key: key), counters: counters, logger: logger)
+            anonymizer: UserAnonymizer(key: key), counters: counters, logger: logger,
+            syncer: settings.storeSync == .full ? StoreSyncer(wal: WALFile(databasePath: store.path), logger: logger) : nil)
         var forwarder: Forwarder?
         if let delivery = settings.delivery {
             let host = EndpointURL.host(of: delivery.endpoint) ?? ""

@@ -90,6 +90,9 @@ final class IngestWriter: @unchecked Sendable {
     private var userIDs: [UInt32: String] = [:]
 
     private let store: TelemetryStore
+    /// With `TELEMETRY_STORE_SYNC=full`: fsyncs the commits on its own thread and answers their flushes after.
+    /// Without one, the store connection's own `synchronous` setting is all there is (tests, `normal`).
+    private let syncer: StoreSyncer?
     private let settings: Settings
     private let anonymizer: UserAnonymizer
     private let counters: DaemonCounters
@@ -99,8 +102,17 @@ final class IngestWriter: @unchecked Sendable {
     private let finished = ConditionLock(value: false)
 
     init(store: TelemetryStore, settings: Settings, anonymizer: UserAnonymizer, counters: DaemonCounters,
-         logger: Logger, now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) throws {
+         logger: Logger, syncer: StoreSyncer? = nil,
+         now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) throws {
         self.store = store
+        self.syncer = syncer
+        // A failed fsync counts as a failed commit: status and metrics show it, and the next success clears it.
+        syncer?.onFailure = { [counters] message in
+            counters.update {
+                $0.commitFailures += 1
+                $0.lastCommitError = message
+            }
+        }
         self.settings = settings
         self.anonymizer = anonymizer
         self.counters = counters
@@ -231,6 +243,10 @@ final class IngestWriter: @unchecked Sendable {
     // MARK: Writer thread
 
     func start() {
+        if let syncer {
+            syncer.start()
+            syncer.committed(answering: [])  // what `recover` committed
+        }
         thread = DaemonThread.start(name: "writer") { self.run() }
     }
 
@@ -240,6 +256,7 @@ final class IngestWriter: @unchecked Sendable {
         stopRequested = true
         condition.unlock(withValue: true)
         DaemonThread.join(&thread)
+        syncer?.stop()  // after the writer's last commit: syncs it and answers the last flushes
     }
 
     /// Seconds since the writer thread last went round its loop (at least once a second while it runs).
@@ -285,7 +302,7 @@ final class IngestWriter: @unchecked Sendable {
                 for body in maintenance { body(store) }
                 process([])
                 let message = counters.snapshot.lastCommitError ?? "the store is failing"
-                for flush in flushes { flush(storeBlocked ? .failure(.storeFailed(message)) : .success(())) }
+                answer(flushes, failure: storeBlocked ? message : nil)
                 if storeBlocked { usleep(200_000) }
                 continue
             }
@@ -516,13 +533,23 @@ final class IngestWriter: @unchecked Sendable {
         if committedDocuments > 0 { onDocumentsCommitted?() }
         // Flushes first: a client waiting for durability (a script's exit path) is answered before the
         // observers (metrics, journal events) run.
-        for flush in flushes {
-            flush(failure.map { .failure(.storeFailed($0)) } ?? .success(()))
-        }
+        if needsCommit { answer(flushes, failure: failure) }
         if failure == nil, !uncommittedExecutions.isEmpty {
             let completed = uncommittedExecutions
             uncommittedExecutions = []
             onExecutionsCompleted?(completed)
+        }
+    }
+
+    /// Answers `flushes` once the commit just made is durable: with a syncer, after its next fsync (and a commit
+    /// with no flush waiting is synced too); otherwise now. A failed commit fails them now.
+    private func answer(_ flushes: [FlushCallback], failure: String?) {
+        if let failure {
+            for flush in flushes { flush(.failure(.storeFailed(failure))) }
+        } else if let syncer {
+            syncer.committed(answering: flushes)
+        } else {
+            for flush in flushes { flush(.success(())) }
         }
     }
 

@@ -14,6 +14,12 @@ public struct JSONWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Makes room for at least `count` more bytes, growing geometrically, so that a caller that reserves before
+    /// each chunk of input still copies the buffer a logarithmic number of times.
+    public mutating func reserve(additional count: Int) {
+        bytes.reserveGrowing(additional: count)
+    }
+
     /// The output as a String.
     public var string: String { String(decoding: bytes, as: UTF8.self) }
 
@@ -327,5 +333,16 @@ public struct JSONWriter: Sendable {
     @inline(__always)
     private static func hexDigit(_ value: UInt8) -> UInt8 {
         value < 10 ? ASCII.zero + value : UInt8(ascii: "a") + value - 10
+    }
+}
+
+extension Array {
+    /// `reserveCapacity` for buffers that are reserved for piece after piece: when the room runs out, at least
+    /// double it. (`reserveCapacity(count + n)` alone allocates exactly that, so reserving before each of k
+    /// pieces would copy the buffer k times.)
+    @inlinable
+    public mutating func reserveGrowing(additional count: Int) {
+        let needed = self.count + count
+        if capacity < needed { reserveCapacity(Swift.max(needed, capacity * 2)) }
     }
 }

@@ -1,0 +1,168 @@
+import Dispatch
+import Logging
+import Synchronization
+import Testing
+@testable import TelemetryDaemon
+import TelemetryCore
+import TelemetryStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The answers flush callbacks received, in order.
+private final class Answers: Sendable {
+    private let list = Mutex<[String]>([])
+    var all: [String] { list.withLock { $0 } }
+
+    /// A flush callback that records its answer under `name` and signals `answered`.
+    func recorder(_ name: String, signalling answered: DispatchSemaphore? = nil) -> StoreSyncer.Callback {
+        { result in
+            let answer: String
+            switch result {
+            case .success: answer = "\(name): durable"
+            case .failure(let error): answer = "\(name): \(error)"
+            }
+            self.list.withLock { $0.append(answer) }
+            answered?.signal()
+        }
+    }
+}
+
+private func ioError(_ path: String) -> SQLiteError {
+    SQLiteError(code: 10, message: "fdatasync failed", operation: "making commits durable in",
+                path: path, systemErrno: EIO)
+}
+
+@Suite("Commits made durable off the writer thread")
+struct StoreSyncerTests {
+    @Test("a flush is answered only after an fsync that began after its commit; commits during one fsync share the next")
+    func answersAfterTheCoveringSync() {
+        let started = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let syncs = Mutex(0)
+        let syncer = StoreSyncer(path: "test.db-wal", logger: Logger(label: "test")) { () throws(SQLiteError) in
+            syncs.withLock { $0 += 1 }
+            started.signal()
+            release.wait()
+        }
+        let answers = Answers()
+        syncer.start()
+
+        syncer.committed(answering: [answers.recorder("first")])
+        started.wait()  // the fsync of the first commit is running
+        syncer.committed(answering: [answers.recorder("second")])
+        syncer.committed(answering: [answers.recorder("third")])
+        #expect(answers.all.isEmpty, "nothing is answered before its fsync ends")
+
+        release.signal()
+        started.wait()  // the next fsync began: the first one ended and its flush was answered
+        #expect(answers.all == ["first: durable"])
+
+        release.signal()
+        syncer.stop()
+        #expect(answers.all == ["first: durable", "second: durable", "third: durable"])
+        #expect(syncs.withLock { $0 } == 2, "the two commits made during the first fsync shared one")
+    }
+
+    @Test("a commit with no flush waiting is synced too, and stop syncs what is left")
+    func syncsEveryCommit() {
+        let syncs = Mutex(0)
+        let synced = DispatchSemaphore(value: 0)
+        let syncer = StoreSyncer(path: "test.db-wal", logger: Logger(label: "test")) { () throws(SQLiteError) in
+            syncs.withLock { $0 += 1 }
+            synced.signal()
+        }
+        syncer.start()
+        syncer.committed(answering: [])
+        synced.wait()
+        #expect(syncs.withLock { $0 } == 1)
+
+        let answers = Answers()
+        syncer.committed(answering: [answers.recorder("last")])
+        syncer.stop()
+        #expect(answers.all == ["last: durable"], "stop returns after the last commit's fsync and answer")
+        #expect(syncs.withLock { $0 } == 2)
+    }
+
+    @Test("a failed fsync fails the flushes it covers with its error and is counted; the next success answers durable")
+    func failedSync() {
+        let failing = Atomic<Bool>(true)
+        let syncer = StoreSyncer(path: "/state/telemetry.db-wal", logger: Logger(label: "test")) { () throws(SQLiteError) in
+            if failing.load(ordering: .relaxed) { throw ioError("/state/telemetry.db-wal") }
+        }
+        let failures = Mutex<[String]>([])
+        syncer.onFailure = { message in failures.withLock { $0.append(message) } }
+        let answers = Answers()
+        let answered = DispatchSemaphore(value: 0)
+        syncer.start()
+        defer { syncer.stop() }
+
+        syncer.committed(answering: [answers.recorder("flush", signalling: answered)])
+        answered.wait()
+        let failed = answers.all
+        #expect(failed.count == 1)
+        #expect(failed.first?.contains("flush: the store could not commit: ") == true)
+        #expect(failed.first?.contains("fdatasync failed; errno 5: Input/output error") == true)
+        #expect(failed.first?.contains("/state/telemetry.db-wal") == true)
+        #expect(failures.withLock { $0.count } == 1)
+
+        failing.store(false, ordering: .relaxed)
+        syncer.committed(answering: [answers.recorder("later", signalling: answered)])
+        answered.wait()
+        #expect(answers.all.last == "later: durable")
+    }
+
+    @Test("the ingest writer answers a flush with the syncer's verdict and counts a failed fsync as a failed commit")
+    func writerWaitsForTheSync() async throws {
+        let directory = TemporaryDirectory()
+        let counters = DaemonCounters()
+        let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
+        let walPath = store.path + "-wal"
+        let syncer = StoreSyncer(path: walPath, logger: Logger(label: "test")) { () throws(SQLiteError) in
+            throw ioError(walPath)
+        }
+        let writer = try IngestWriter(
+            store: store,
+            settings: .init(limits: AggregationLimits(), host: "test-host", commitIntervalMicroseconds: 1_000),
+            anonymizer: UserAnonymizer(key: Array(repeating: 7, count: 32)), counters: counters,
+            logger: Logger(label: "test"), syncer: syncer)
+        writer.start()
+        defer { writer.stop() }
+        var lines = Lines("22222222-2222-4222-8222-222222222222")
+        writer.submit(try batch([lines.start("deploy"), lines.info("one"), lines.end(0)]))
+        let result = await writer.flush()
+        guard case .failure(let error) = result else {
+            Issue.record("a flush whose fsync failed was answered as durable")
+            return
+        }
+        #expect("\(error)".contains("fdatasync failed; errno 5: Input/output error"))
+        #expect(counters.snapshot.commitFailures >= 1)
+        #expect(counters.snapshot.lastCommitError?.contains("fdatasync failed") == true)
+    }
+}
+
+@Suite("The WAL file, synced through a descriptor of its own")
+struct WALFileTests {
+    @Test("syncs the WAL of an open store; a missing WAL is an error that names the file and errno; it opens once there")
+    func syncs() throws {
+        let directory = TemporaryDirectory()
+        let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
+        try store.commit(StoreBatch(documents: []))
+        try WALFile(databasePath: store.path).sync()
+
+        let missing = WALFile(databasePath: directory.path + "/other.db")
+        do {
+            try missing.sync()
+            Issue.record("a missing WAL file was synced")
+        } catch {
+            #expect(error.systemErrno == ENOENT)
+            #expect(error.description.contains("cannot find the WAL file"))
+            #expect(error.description.contains(directory.path + "/other.db-wal"))
+        }
+        let created = open(directory.path + "/other.db-wal", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+        #expect(created >= 0)
+        close(created)
+        try missing.sync()
+    }
+}
