@@ -55,9 +55,8 @@ public struct SendSession {
     private var spool: SpoolWriter?
     private var spoolFailed = false
     private var lineNumber = 0
-    /// Whole lines for the daemon; `outgoing[..<sent]` already went out.
-    private var outgoing: [UInt8] = []
-    private var sent = 0
+    /// Validated lines the daemon has not taken yet.
+    private var outgoing = OutgoingLines()
     private var replies: [ReplyTarget] = []
     private var replyBuffer: [UInt8] = []
     /// Whether the input just read held a control line or an execution's end (then nothing is delayed).
@@ -83,7 +82,7 @@ public struct SendSession {
         var drainDeadline: Int64?
         while true {
             if !inputOpen {
-                if socket < 0 || (sent == outgoing.count && replies.isEmpty) { break }
+                if socket < 0 || (outgoing.isEmpty && replies.isEmpty) { break }
                 let now = monotonicMicroseconds()
                 let deadline = drainDeadline ?? now + Int64(options.timeoutSeconds * 1_000_000)
                 drainDeadline = deadline
@@ -96,18 +95,18 @@ public struct SendSession {
             // While the daemon is taking bytes but more than the buffer bound waits, stop reading input: a
             // bulk producer is paced by the daemon. A stuck daemon is spilled to the spool within stallSeconds,
             // so a producer is never held up for longer than that.
-            let backlogFull = socket >= 0 && outgoing.count - sent > options.maxBufferedBytes
+            let backlogFull = socket >= 0 && outgoing.pendingBytes > options.maxBufferedBytes
             if inputOpen && !backlogFull {
                 descriptors[watched] = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
                 watched += 1
             }
             if socket >= 0 {
-                let events = Int16(POLLIN) | (sent < outgoing.count ? Int16(POLLOUT) : 0)
+                let events = Int16(POLLIN) | (outgoing.isEmpty ? 0 : Int16(POLLOUT))
                 descriptors[watched] = pollfd(fd: socket, events: events, revents: 0)
                 watched += 1
             }
             if watched == 0 { break }
-            let waiting = socket >= 0 && sent < outgoing.count
+            let waiting = socket >= 0 && !outgoing.isEmpty
             let timeout: Int32 = (inputOpen && !waiting) ? -1 : 50
             if poll(descriptors, nfds_t(watched), timeout) < 0 {
                 if errno == EINTR { continue }
@@ -141,8 +140,8 @@ public struct SendSession {
                     if socket >= 0, entry.revents & Int16(POLLOUT) != 0 { transmit() }
                 }
             }
-            if socket >= 0, sent < outgoing.count { transmit() }
-            if socket >= 0, sent < outgoing.count {
+            if socket >= 0, !outgoing.isEmpty { transmit() }
+            if socket >= 0, !outgoing.isEmpty {
                 let stalled = monotonicMicroseconds() - lastProgress > Int64(options.stallSeconds * 1_000_000)
                 if stalled {
                     spill(reason: "telemetryd took nothing for \(options.stallSeconds)s")
@@ -188,9 +187,8 @@ public struct SendSession {
             }
             if !connectAttempted { connect() }
             if socket >= 0 {
-                if sent == outgoing.count { lastProgress = monotonicMicroseconds() }
-                outgoing.append(contentsOf: bytes)
-                outgoing.append(UInt8(ascii: "\n"))
+                if outgoing.isEmpty { lastProgress = monotonicMicroseconds() }
+                outgoing.append(line: bytes)
                 if let control { replies.append(.output(control)) }
             } else if let control {
                 answerLocally(control)
@@ -202,8 +200,8 @@ public struct SendSession {
 
     private mutating func requestOwnFlush() {
         guard socket >= 0 else { return }
-        outgoing.append(contentsOf: Array(#"{"v":1,"kind":"control","request":"sync"}"#.utf8))
-        outgoing.append(UInt8(ascii: "\n"))
+        let request: StaticString = #"{"v":1,"kind":"control","request":"sync"}"#
+        outgoing.append(line: UnsafeRawBufferPointer(start: request.utf8Start, count: request.utf8CodeUnitCount))
         replies.append(.ownFlush)
     }
 
@@ -223,33 +221,12 @@ public struct SendSession {
     }
 
     private mutating func transmit() {
-        if sent == outgoing.count { return }
-        let before = sent
-        defer { if sent != before { lastProgress = monotonicMicroseconds() } }
-        while sent < outgoing.count {
-            let written = outgoing.withUnsafeBytes {
-                Glibc.send(socket, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
-            }
-            if written < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { break }
-                spill(reason: "lost the connection to telemetryd: \(errnoText())")
-                return
-            }
-            sent += written
+        switch outgoing.send(to: socket) {
+        case .sent(let bytes):
+            if bytes > 0 { lastProgress = monotonicMicroseconds() }
+        case .failed(let code):
+            spill(reason: "lost the connection to telemetryd: \(errnoText(code))")
         }
-        compact()
-    }
-
-    /// Drops the fully sent lines from the front, keeping a partly sent line so a spill can resend it whole.
-    /// Only once the sent part is at least half the buffer, so that the bytes still waiting are moved a
-    /// bounded number of times (a busy daemon can leave megabytes waiting).
-    private mutating func compact() {
-        guard sent == outgoing.count || (sent > 65_536 && sent >= outgoing.count / 2) else { return }
-        var cut = sent
-        while cut > 0 && outgoing[cut - 1] != UInt8(ascii: "\n") { cut -= 1 }
-        outgoing.removeFirst(cut)
-        sent -= cut
     }
 
     private mutating func receiveReplies() {
@@ -297,16 +274,9 @@ public struct SendSession {
         outcome.connectionProblem = reason
         close(socket)
         socket = -1
-        var start = sent
-        while start > 0 && outgoing[start - 1] != UInt8(ascii: "\n") { start -= 1 }
-        let unsent = outgoing[start...]
-        outgoing = []
-        sent = 0
-        var lineStart = unsent.startIndex
-        for index in unsent.indices where unsent[index] == UInt8(ascii: "\n") {
-            unsent[lineStart..<index].withContiguousStorageIfAvailable { spoolLine(UnsafeRawBufferPointer($0)) }
-            lineStart = index + 1
-        }
+        var unsent = outgoing
+        outgoing = OutgoingLines()
+        unsent.drainUnsent { spoolLine($0) }
         // The daemon will not answer what it was asked: answer from here, after the spool is durable.
         let waiting = replies
         replies = []
