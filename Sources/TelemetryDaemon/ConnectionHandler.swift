@@ -51,10 +51,6 @@ final class ConnectionHandler: ChannelInboundHandler {
                 self.sender = SenderIdentity(uid: credentials.uid, pid: credentials.pid)
             }
         }
-        counters.update {
-            $0.connectionsCurrent += 1
-            $0.connectionsTotal += 1
-        }
         context.fireChannelActive()
     }
 
@@ -62,7 +58,6 @@ final class ConnectionHandler: ChannelInboundHandler {
         readAt = Timestamp.now()
         framer.finish { handle($0, number: $1, context: context) }
         handOff(context: context)
-        counters.update { $0.connectionsCurrent -= 1 }
         rejectLog.logger.debug("connection closed", metadata: [
             "uid": "\(sender.uid)", "pid": "\(sender.pid)", "lines": "\(lineNumber)",
         ])

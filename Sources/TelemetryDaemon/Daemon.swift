@@ -339,16 +339,14 @@ public final class Daemon: @unchecked Sendable {
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4_096, initial: 65_536, maximum: 262_144))
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4_096, initial: 4_096, maximum: 262_144))
             .childChannelInitializer { channel in
-                if counters.snapshot.connectionsCurrent >= settings.maxConnections {
-                    counters.update { $0.connectionsRefused += 1 }
-                    return channel.close()
-                }
+                guard counters.admitConnection(limit: settings.maxConnections) else { return channel.close() }
                 let id = ObjectIdentifier(channel)
                 children.withLockedValue { $0[id] = channel }
                 channel.closeFuture.whenComplete { _ in
                     children.withLockedValue { $0[id] = nil }
+                    counters.update { $0.connectionsCurrent -= 1 }
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(

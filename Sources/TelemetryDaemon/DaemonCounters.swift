@@ -26,6 +26,20 @@ final class DaemonCounters: Sendable {
 
     var snapshot: Snapshot { state.withLockedValue { $0 } }
 
+    /// Counts a new connection, unless `limit` are open already: then it counts a refusal and returns false.
+    /// One lock for the check and the count, so that connections accepted at once cannot all pass the check.
+    func admitConnection(limit: Int) -> Bool {
+        state.withLockedValue {
+            guard $0.connectionsCurrent < limit else {
+                $0.connectionsRefused += 1
+                return false
+            }
+            $0.connectionsCurrent += 1
+            $0.connectionsTotal += 1
+            return true
+        }
+    }
+
     func update(_ body: (inout Snapshot) -> Void) {
         state.withLockedValue { body(&$0) }
     }
