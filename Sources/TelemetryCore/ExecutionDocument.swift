@@ -36,12 +36,62 @@ public enum EventFragment {
     public static func append(_ event: EventLine, to json: inout JSONWriter) -> Range<Int> {
         json.startIndependentValue()
         let start = json.bytes.count
+        // Nearly every event: strings without escapes (copied verbatim) and a short message, written through
+        // a pointer and appended in one copy (`formatVerbatim`).
+        if !event.operation.hasEscapes && !event.message.hasEscapes {
+            let maximum = verbatimOverheadBytes + event.operation.raw.count + event.message.raw.count
+            if maximum <= 1_024, json.appendFormatted(maximum: maximum, { formatVerbatim(event, into: $0) }) {
+                json.startIndependentValue()
+                return start..<json.bytes.count
+            }
+        }
         appendOpening(event.level, to: &json)
         json.appendQuotedString(event.operation)
         json.appendVerbatim(#","message":"#)
         json.appendQuotedString(event.message)
         appendClosing(timestamp: event.timestamp, durationSeconds: event.durationSeconds, to: &json)
         return start..<json.bytes.count
+    }
+
+    /// The most bytes `formatVerbatim` adds to the operation and the message: the longest opening, the quotes,
+    /// the other keys, the timestamp and the longest number.
+    private static let verbatimOverheadBytes = 31 + 13 + 15 + 24 + 1 + 20 + JSONWriter.maximumNumberBytes + 1
+
+    /// Writes what `append` appends for an event whose strings need no escaping (they are copied as they came),
+    /// and returns the byte count; nil when its timestamp or duration needs the general writer.
+    @inline(__always)
+    private static func formatVerbatim(_ event: EventLine, into out: UnsafeMutablePointer<UInt8>) -> Int? {
+        var cursor = out
+        @inline(__always) func put(_ text: StaticString) {
+            cursor.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
+            cursor += text.utf8CodeUnitCount
+        }
+        @inline(__always) func put(_ bytes: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress else { return }
+            UnsafeMutableRawPointer(cursor).copyMemory(from: base, byteCount: bytes.count)
+            cursor += bytes.count
+        }
+        switch event.level {
+        case .success: put(#"{"type":"success","operation":""#)
+        case .error: put(#"{"type":"error","operation":""#)
+        case .warning: put(#"{"type":"warning","operation":""#)
+        case .info: put(#"{"type":"info","operation":""#)
+        case .debug: put(#"{"type":"debug","operation":""#)
+        }
+        put(event.operation.raw)
+        put(#"","message":""#)
+        put(event.message.raw)
+        put(#"","timestamp":""#)
+        guard event.timestamp.formatRFC3339(into: cursor) else { return nil }
+        cursor += 24
+        put("\"")
+        if let duration = event.durationSeconds {
+            put(#","duration_seconds":"#)
+            guard let count = JSONWriter.formatNumber(duration, into: cursor) else { return nil }
+            cursor += count
+        }
+        put("}")
+        return cursor - out
     }
 
     @inline(__always)

@@ -87,67 +87,106 @@ public struct JSONWriter: Sendable {
     /// others use Swift's shortest round-trip form (`0.1`, `1e-07`, `1.5e+300`), which is valid JSON.
     public mutating func number(_ value: Double) {
         precondition(value.isFinite, "JSON cannot represent \(value)")
-        if value.rounded(.towardZero) == value && value.magnitude < 9_007_199_254_740_992 {
-            integer(Int64(value))
-            return
-        }
         separate()
-        if !appendShortDecimal(value) {
+        if !appendFormatted(maximum: Self.maximumNumberBytes, { Self.formatNumber(value, into: $0) }) {
             bytes.append(contentsOf: value.description.utf8)
         }
         needsComma = true
     }
 
+    public mutating func integer(_ value: Int64) {
+        separate()
+        _ = appendFormatted(maximum: Self.maximumNumberBytes) { Self.formatInteger(value, into: $0) }
+        needsComma = true
+    }
+
+    // MARK: Formatting through a pointer
+
+    /// The most bytes `formatNumber` and `formatInteger` write.
+    public static let maximumNumberBytes = 24
+
+    /// Appends what `format` writes at a pointer to at most `maximum` bytes (it returns the count), in one
+    /// copy: cheaper than appending piece by piece, which checks the array's capacity and uniqueness at every
+    /// step. When `format` returns nil (a case it does not handle), nothing is appended and the result is false.
+    /// Keep `maximum` small (up to about 1 KiB): the scratch space is on the stack.
+    @inline(__always)
+    public mutating func appendFormatted(maximum: Int, _ format: (UnsafeMutablePointer<UInt8>) -> Int?) -> Bool {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maximum) { scratch -> Bool in
+            guard let base = scratch.baseAddress, let count = format(base) else { return false }
+            bytes.append(contentsOf: UnsafeBufferPointer(start: base, count: count))
+            return true
+        }
+    }
+
+    /// Writes `value` exactly as `number` does when that needs no `description`: an integral value below 2^53
+    /// as an integer, or a short decimal (`formatShortDecimal`). Returns the byte count, or nil otherwise.
+    @inline(__always)
+    public static func formatNumber(_ value: Double, into out: UnsafeMutablePointer<UInt8>) -> Int? {
+        if value.rounded(.towardZero) == value && value.magnitude < 9_007_199_254_740_992 {
+            return formatInteger(Int64(value), into: out)
+        }
+        return formatShortDecimal(value, into: out)
+    }
+
+    /// Writes `value` in decimal (at most 20 bytes) and returns the byte count.
+    @inline(__always)
+    public static func formatInteger(_ value: Int64, into out: UnsafeMutablePointer<UInt8>) -> Int {
+        var count = 0
+        if value < 0 {
+            out[0] = ASCII.minus
+            count = 1
+        }
+        var magnitude = value.magnitude
+        var digits = 1
+        var rest = magnitude / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        var index = count + digits
+        repeat {
+            index -= 1
+            out[index] = ASCII.zero + UInt8(truncatingIfNeeded: magnitude % 10)
+            magnitude /= 10
+        } while index > count
+        return count + digits
+    }
+
     /// Writes `value` when it is exactly a decimal with at most 6 fraction digits and a magnitude from
-    /// 0.001 to below 10^6 (durations and most metrics) without going through `description`; returns
-    /// false otherwise. The text is the one `description` gives: below 10^6 doubles are less than 10^-9
-    /// apart, so a decimal with at most 6 fraction digits that round-trips is the only such decimal for
-    /// this double, hence also its shortest round-trip form; and `description` uses fixed notation there.
-    private mutating func appendShortDecimal(_ value: Double) -> Bool {
+    /// 0.001 to below 10^6 (durations and most metrics) without going through `description`; returns the
+    /// byte count, or nil otherwise. The text is the one `description` gives: below 10^6 doubles are less
+    /// than 10^-9 apart, so a decimal with at most 6 fraction digits that round-trips is the only such decimal
+    /// for this double, hence also its shortest round-trip form; and `description` uses fixed notation there.
+    @inline(__always)
+    static func formatShortDecimal(_ value: Double, into out: UnsafeMutablePointer<UInt8>) -> Int? {
         let magnitude = value.magnitude
-        guard magnitude >= 0.001 && magnitude < 1_000_000 else { return false }
+        guard magnitude >= 0.001 && magnitude < 1_000_000 else { return nil }
         let scaled = (magnitude * 1_000_000).rounded()
         // Division is correctly rounded, as is parsing the decimal: equal exactly when the decimal round-trips.
-        guard scaled / 1_000_000 == magnitude else { return false }
+        guard scaled / 1_000_000 == magnitude else { return nil }
         let micros = Int64(scaled)
-        if value < 0 { bytes.append(ASCII.minus) }
-        appendDigits(micros / 1_000_000)
         var fraction = micros % 1_000_000
-        if fraction == 0 { return true }  // not reached: integral values are written by `integer`
-        bytes.append(ASCII.dot)
+        guard fraction != 0 else { return nil }  // not reached: integral values are written as integers
+        var count = 0
+        if value < 0 {
+            out[0] = ASCII.minus
+            count = 1
+        }
+        count += formatInteger(micros / 1_000_000, into: out + count)
+        out[count] = ASCII.dot
+        count += 1
         var width = 6
         while fraction % 10 == 0 {
             fraction /= 10
             width -= 1
         }
-        var divisor: Int64 = 1
-        for _ in 1..<width { divisor *= 10 }
-        while divisor > 0 {
-            bytes.append(ASCII.zero + UInt8(fraction / divisor))
-            fraction %= divisor
-            divisor /= 10
-        }
-        return true
-    }
-
-    private mutating func appendDigits(_ value: Int64) {
-        var magnitude = value.magnitude
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var count = 0
-            repeat {
-                digits[19 - count] = ASCII.zero + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[(20 - count)...]))
-        }
-    }
-
-    public mutating func integer(_ value: Int64) {
-        separate()
-        if value < 0 { bytes.append(ASCII.minus) }
-        appendDigits(value)
-        needsComma = true
+        var index = count + width
+        repeat {
+            index -= 1
+            out[index] = ASCII.zero + UInt8(truncatingIfNeeded: fraction % 10)
+            fraction /= 10
+        } while index > count
+        return count + width
     }
 
     public mutating func integer(_ value: Int) {

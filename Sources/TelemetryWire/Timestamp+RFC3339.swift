@@ -66,8 +66,53 @@ extension Timestamp {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Writes the 24 bytes of `rfc3339` at `text` and returns true, for the years 0 to 9999 (all but the
+    /// extremes); otherwise writes nothing and returns false (`appendRFC3339` handles every year).
+    @inline(__always)
+    public func formatRFC3339(into text: UnsafeMutablePointer<UInt8>) -> Bool {
+        let perDay: Int64 = 86_400_000_000
+        var days = microseconds / perDay
+        var inDay = microseconds % perDay
+        if inDay < 0 {  // floor division for times before 1970
+            inDay += perDay
+            days -= 1
+        }
+        let date = CivilCalendar.civilFromDays(Int(days))
+        guard date.year >= 0 && date.year <= 9_999 else { return false }
+        let millisecondsInDay = Int(inDay / 1000)
+        let millisecond = millisecondsInDay % 1000
+        // Two digits at a time, in place.
+        func pair(_ value: Int, at offset: Int) {
+            text[offset] = UInt8(truncatingIfNeeded: 48 + value / 10)
+            text[offset + 1] = UInt8(truncatingIfNeeded: 48 + value % 10)
+        }
+        pair(date.year / 100, at: 0)
+        pair(date.year % 100, at: 2)
+        text[4] = ASCII.minus
+        pair(date.month, at: 5)
+        text[7] = ASCII.minus
+        pair(date.day, at: 8)
+        text[10] = UInt8(ascii: "T")
+        pair(millisecondsInDay / 3_600_000, at: 11)
+        text[13] = ASCII.colon
+        pair(millisecondsInDay / 60_000 % 60, at: 14)
+        text[16] = ASCII.colon
+        pair(millisecondsInDay / 1000 % 60, at: 17)
+        text[19] = ASCII.dot
+        text[20] = UInt8(truncatingIfNeeded: 48 + millisecond / 100)
+        pair(millisecond % 100, at: 21)
+        text[23] = UInt8(ascii: "Z")
+        return true
+    }
+
     /// Appends `rfc3339` to a byte buffer without building a String (the document encoder's hot path).
     public func appendRFC3339(to out: inout [UInt8]) {
+        let formatted = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { text -> Bool in
+            guard let base = text.baseAddress, formatRFC3339(into: base) else { return false }
+            out.append(contentsOf: UnsafeBufferPointer(text))
+            return true
+        }
+        if formatted { return }
         let perDay: Int64 = 86_400_000_000
         var days = microseconds / perDay
         var inDay = microseconds % perDay
@@ -81,34 +126,6 @@ extension Timestamp {
         let minute = millisecondsInDay / 60_000 % 60
         let second = millisecondsInDay / 1000 % 60
         let millisecond = millisecondsInDay % 1000
-
-        if date.year >= 0 && date.year <= 9_999 {
-            // The common case, once per event of every document: fill the 24 bytes in place, two digits at a time.
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { text in
-                func pair(_ value: Int, at offset: Int) {
-                    text[offset] = UInt8(truncatingIfNeeded: 48 + value / 10)
-                    text[offset + 1] = UInt8(truncatingIfNeeded: 48 + value % 10)
-                }
-                pair(date.year / 100, at: 0)
-                pair(date.year % 100, at: 2)
-                text[4] = ASCII.minus
-                pair(date.month, at: 5)
-                text[7] = ASCII.minus
-                pair(date.day, at: 8)
-                text[10] = UInt8(ascii: "T")
-                pair(hour, at: 11)
-                text[13] = ASCII.colon
-                pair(minute, at: 14)
-                text[16] = ASCII.colon
-                pair(second, at: 17)
-                text[19] = ASCII.dot
-                text[20] = UInt8(truncatingIfNeeded: 48 + millisecond / 100)
-                pair(millisecond % 100, at: 21)
-                text[23] = UInt8(ascii: "Z")
-                out.append(contentsOf: UnsafeBufferPointer(text))
-            }
-            return
-        }
 
         func digits(_ value: Int, _ width: Int) {
             var divisor = 1

@@ -270,4 +270,53 @@ struct EventFragmentTests {
         #expect(String(decoding: fromSlices, as: UTF8.self) == String(decoding: fromRecord, as: UTF8.self))
         #expect(try WireParser.parse(line) == .record(#require(record)))
     }
+
+    @Test("the one-copy path for plain strings gives the bytes of the general writer, for 20,000 random events")
+    func verbatimPathMatchesTheWriter() throws {
+        var generator = SystemRandomNumberGenerator()
+        let levels = ["success", "error", "warning", "info", "debug"]
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:äé✓😀".unicodeScalars)
+        func text(_ maximum: Int) -> String {
+            let count = Int.random(in: 0...maximum, using: &generator)
+            return String(String.UnicodeScalarView((0..<count).map { _ in alphabet.randomElement(using: &generator)! }))
+        }
+        let durations: [() -> String?] = [
+            { nil },
+            { String(Int.random(in: 0...100_000, using: &generator)) },
+            { String(format6(Double(Int.random(in: 1...999_999_999, using: &generator)) / 1_000)) },
+            { "0.000001" }, { "1e-7" }, { "123456789.123" }, { "0" }, { "2.5E3" },
+        ]
+        for round in 0..<20_000 {
+            // Messages up to 1,100 bytes: both sides of the one-copy path's 1 KiB bound.
+            let message = text(round % 10 == 0 ? 1_100 : 200)
+            let operation = text(40).isEmpty ? "op" : text(40) + "x"
+            var members = #""level":"\#(levels[round % 5])","operation":"\#(operation)","message":"\#(message)""#
+            if let duration = durations.randomElement(using: &generator)!() { members += #","duration_seconds":\#(duration)"# }
+            let seconds = Int64.random(in: 946_684_800...4_102_444_799, using: &generator)  // the accepted years 2000-2099
+            let line = #"{"v":1,"kind":"event","execution_id":"6f1c2f8e-2b0a-4c1e-9d7a-3e5b8c9d0a1b","ts":\#(seconds).\#(Int.random(in: 100_000...999_999, using: &generator)),"#
+                + members + "}"
+            let (sliced, decoded) = try Array(line.utf8).withUnsafeBytes { raw throws -> (String, String) in
+                guard case .event(let event) = try WireParser.parseLine(raw),
+                      case let .event(level, operation, message, duration) = event.record.body else {
+                    Issue.record("not parsed as an event: \(line)")
+                    return ("", "")
+                }
+                var fast = JSONWriter()
+                let range = EventFragment.append(event, to: &fast)
+                var general = JSONWriter()
+                EventFragment.write(level: level, operation: operation, message: message, durationSeconds: duration,
+                                    timestamp: event.timestamp, into: &general)
+                return (String(decoding: fast.bytes[range], as: UTF8.self), general.string)
+            }
+            #expect(sliced == decoded, "\(line)")
+            if sliced != decoded { return }
+        }
+    }
+
+    private func format6(_ value: Double) -> String {
+        var text = String(Int64(value * 1_000_000))
+        while text.count < 7 { text = "0" + text }
+        text.insert(".", at: text.index(text.endIndex, offsetBy: -6))
+        return text
+    }
 }
