@@ -136,20 +136,27 @@ public struct JSONWriter: Sendable {
             out[0] = ASCII.minus
             count = 1
         }
-        var magnitude = value.magnitude
+        let magnitude = value.magnitude
         var digits = 1
         var rest = magnitude / 10
         while rest > 0 {
             digits += 1
             rest /= 10
         }
-        var index = count + digits
-        repeat {
-            index -= 1
-            out[index] = ASCII.zero + UInt8(truncatingIfNeeded: magnitude % 10)
-            magnitude /= 10
-        } while index > count
+        writeDigits(magnitude, width: digits, into: out + count)
         return count + digits
+    }
+
+    /// Writes the last `width` decimal digits of `value` at `out`, zero-padded.
+    @inline(__always)
+    private static func writeDigits(_ value: UInt64, width: Int, into out: UnsafeMutablePointer<UInt8>) {
+        var rest = value
+        var index = width
+        while index > 0 {
+            index -= 1
+            out[index] = ASCII.zero + UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+        }
     }
 
     /// Writes `value` when it is exactly a decimal with at most 6 fraction digits and a magnitude from
@@ -180,12 +187,7 @@ public struct JSONWriter: Sendable {
             fraction /= 10
             width -= 1
         }
-        var index = count + width
-        repeat {
-            index -= 1
-            out[index] = ASCII.zero + UInt8(truncatingIfNeeded: fraction % 10)
-            fraction /= 10
-        } while index > count
+        writeDigits(UInt64(fraction), width: width, into: out + count)
         return count + width
     }
 

@@ -66,10 +66,9 @@ extension Timestamp {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Writes the 24 bytes of `rfc3339` at `text` and returns true, for the years 0 to 9999 (all but the
-    /// extremes); otherwise writes nothing and returns false (`appendRFC3339` handles every year).
+    /// The UTC calendar date, and the milliseconds since its midnight (truncated).
     @inline(__always)
-    public func formatRFC3339(into text: UnsafeMutablePointer<UInt8>) -> Bool {
+    private var civilParts: (date: (year: Int, month: Int, day: Int), millisecondsInDay: Int) {
         let perDay: Int64 = 86_400_000_000
         var days = microseconds / perDay
         var inDay = microseconds % perDay
@@ -77,9 +76,15 @@ extension Timestamp {
             inDay += perDay
             days -= 1
         }
-        let date = CivilCalendar.civilFromDays(Int(days))
+        return (CivilCalendar.civilFromDays(Int(days)), Int(inDay / 1000))
+    }
+
+    /// Writes the 24 bytes of `rfc3339` at `text` and returns true, for the years 0 to 9999 (all but the
+    /// extremes); otherwise writes nothing and returns false (`appendRFC3339` handles every year).
+    @inline(__always)
+    public func formatRFC3339(into text: UnsafeMutablePointer<UInt8>) -> Bool {
+        let (date, millisecondsInDay) = civilParts
         guard date.year >= 0 && date.year <= 9_999 else { return false }
-        let millisecondsInDay = Int(inDay / 1000)
         let millisecond = millisecondsInDay % 1000
         // Two digits at a time, in place.
         func pair(_ value: Int, at offset: Int) {
@@ -113,15 +118,7 @@ extension Timestamp {
             return true
         }
         if formatted { return }
-        let perDay: Int64 = 86_400_000_000
-        var days = microseconds / perDay
-        var inDay = microseconds % perDay
-        if inDay < 0 {  // floor division for times before 1970
-            inDay += perDay
-            days -= 1
-        }
-        let date = CivilCalendar.civilFromDays(Int(days))
-        let millisecondsInDay = Int(inDay / 1000)
+        let (date, millisecondsInDay) = civilParts
         let hour = millisecondsInDay / 3_600_000
         let minute = millisecondsInDay / 60_000 % 60
         let second = millisecondsInDay / 1000 % 60
