@@ -81,6 +81,11 @@ WARMUP=${BENCH_WARMUP:-20}
 CLIENTS=${BENCH_CLIENTS:-4}
 LINES_PER_CLIENT=${BENCH_LINES_PER_CLIENT:-250000}
 LINES_PER_EXECUTION=${BENCH_LINES_PER_EXECUTION:-100}
+INGEST_RUNS=${BENCH_INGEST_RUNS:-3}
+if ! [[ "$INGEST_RUNS" =~ ^[1-9][0-9]*$ ]]; then
+  echo "bench: BENCH_INGEST_RUNS must be a whole number of at least 1 (got \"$INGEST_RUNS\")" >&2
+  exit 2
+fi
 CC=${CC:-cc}
 
 STATE="$ROOT/bench-state"
@@ -282,7 +287,6 @@ PEAK_HWM=null AFTER_RSS=null RAW_HWM=null
 if [ "${BENCH_SKIP_INGEST:-0}" != 1 ]; then
 # The target row is the median of several runs (each after the first on a fresh daemon and state dir): one
 # run of about a second lands in whatever spell the VM is in, and single runs of one build differed by 30 %.
-INGEST_RUNS=${BENCH_INGEST_RUNS:-3}
 for ((run = 1; run <= INGEST_RUNS; run++)); do
   say "ingest: $CLIENTS x telemetry send -> telemetryd (run $run of $INGEST_RUNS)"
   ((run > 1)) && start_daemon "daemon-$run"

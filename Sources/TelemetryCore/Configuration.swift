@@ -346,7 +346,7 @@ private let configurationKeyTable: [ConfigurationKey] = [
         summary: "Group-commit window: lines accepted within it are made durable by one commit."),
     enumKey(
         "TELEMETRY_STORE_SYNC", \.storeSync, group: .store,
-        summary: "How commits reach the disk: full fsyncs each one right after it is made, on a thread of its own, and confirms a flush only after its fsync (nothing confirmed is lost on power failure); normal makes no fsyncs, and a power failure may lose the last commits, confirmed or not."),
+        summary: "How commits reach the disk: full fsyncs each one right after it is made, on a thread of its own, and confirms a flush only after its fsync (nothing confirmed is lost on power failure); normal makes no fsync per commit (SQLite still syncs at checkpoints), and a power failure may lose the last commits, confirmed or not."),
     intKey(
         "TELEMETRY_SPOOL_MAX_MB", \.spoolMaxMegabytes, 0...1_048_576, group: .store,
         summary: "Size cap of the store in MiB (0: none). When full, delivered documents go first; if undelivered ones fill it, new lines are refused (counted as store_full)."),

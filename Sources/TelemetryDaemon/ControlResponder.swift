@@ -143,15 +143,25 @@ final class ControlResponder: @unchecked Sendable {
             let promise = eventLoop.makePromise(of: [UInt8].self)
             let replay = request.command == .deadletterReplay
             writer.withStore { [forwarder] store in
+                let count: Int
                 do {
-                    let count = replay ? try store.replayDeadLetters(batchID: request.batchID)
-                                       : try store.purgeDeadLetters(batchID: request.batchID)
-                    if replay { forwarder?.documentsStored() }
-                    promise.succeed(Self.envelope(request, ok: true) { json in
-                        json.key("documents"); json.integer(Int64(count))
-                    })
+                    count = replay ? try store.replayDeadLetters(batchID: request.batchID)
+                                   : try store.purgeDeadLetters(batchID: request.batchID)
                 } catch {
                     promise.succeed(Self.failure(request, "\(error)"))
+                    return nil
+                }
+                if replay { forwarder?.documentsStored() }
+                // Answered once the change is durable, like a flush.
+                return { durable in
+                    switch durable {
+                    case .success:
+                        promise.succeed(Self.envelope(request, ok: true) { json in
+                            json.key("documents"); json.integer(Int64(count))
+                        })
+                    case .failure(let error):
+                        promise.succeed(Self.failure(request, "\(error)"))
+                    }
                 }
             }
             return promise.futureResult
@@ -229,7 +239,7 @@ final class ControlResponder: @unchecked Sendable {
             if let last = snapshot.lastCommitAt { json.string(last.rfc3339) } else { json.null() }
             json.key("commit_failures"); json.integer(Int64(snapshot.commitFailures))
             json.key("last_error")
-            if let error = snapshot.lastCommitError { json.string(error) } else { json.null() }
+            if let error = snapshot.storeError { json.string(error) } else { json.null() }
             json.endObject()
             json.key("open_executions"); json.integer(Int64(snapshot.openExecutions))
             json.key("documents_stored"); json.integer(Int64(snapshot.documentsStored))

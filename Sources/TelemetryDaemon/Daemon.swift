@@ -419,7 +419,7 @@ public final class Daemon: @unchecked Sendable {
         if !restartPending.isEmpty { parts.append("restart to apply \(restartPending.joined(separator: ", "))") }
         if let reloadProblem { parts.insert(reloadProblem, at: 0) }
         if !settings.enabled { parts.insert("DISABLED by TELEMETRY_ENABLED=false", at: 0) }
-        if let error = snapshot.lastCommitError { parts.insert("STORE FAILING: \(error)", at: 0) }
+        if let error = snapshot.storeError { parts.insert("STORE FAILING: \(error)", at: 0) }
         return parts.joined(separator: "; ")
     }
 

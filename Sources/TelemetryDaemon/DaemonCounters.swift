@@ -15,11 +15,16 @@ final class DaemonCounters: Sendable {
         var commitFailures = 0
         var lastCommitAt: Timestamp?
         var lastCommitError: String?
+        /// An fsync failed: nothing committed since is confirmed until a restart (`StoreSyncer`).
+        var durabilityFailure: String?
         var connectionsCurrent = 0
         var connectionsTotal = 0
         var connectionsRefused = 0
 
         var rejectedTotal: Int { rejected.values.reduce(0, +) }
+        /// Why the store cannot take or confirm data now, if it cannot: what status, STATUS=, /readyz and the
+        /// spool take-in look at.
+        var storeError: String? { durabilityFailure ?? lastCommitError }
     }
 
     private let state = NIOLockedValueBox(Snapshot())

@@ -47,7 +47,8 @@ final class IngestWriter: @unchecked Sendable {
     private enum Item {
         case batch(IngestBatch)
         case flush(FlushCallback)
-        case maintenance(@Sendable (TelemetryStore) -> Void)
+        /// Store work of a control request; what it returns is called once that work is durable.
+        case maintenance(@Sendable (TelemetryStore) -> FlushCallback?)
     }
 
     // Shared state, guarded by `condition` (value: true when there is something for the writer to do).
@@ -106,11 +107,11 @@ final class IngestWriter: @unchecked Sendable {
          now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) throws {
         self.store = store
         self.syncer = syncer
-        // A failed fsync counts as a failed commit: status and metrics show it, and the next success clears it.
+        // A failed fsync counts as a failed commit, and the store stays failing until a restart (`StoreSyncer`).
         syncer?.onFailure = { [counters] message in
             counters.update {
                 $0.commitFailures += 1
-                $0.lastCommitError = message
+                $0.durabilityFailure = message
             }
         }
         self.settings = settings
@@ -227,8 +228,10 @@ final class IngestWriter: @unchecked Sendable {
         condition.unlock(withValue: true)
     }
 
-    /// Runs `body` on the writer thread, the only thread that may use the writing store connection.
-    func withStore(_ body: @escaping @Sendable (TelemetryStore) -> Void) {
+    /// Runs `body` on the writer thread, the only thread that may use the writing store connection. The callback
+    /// `body` returns, if any, is called once what it changed is durable (with the syncer, after an fsync), so
+    /// that a control request is not answered before its change would survive a power loss.
+    func withStore(_ body: @escaping @Sendable (TelemetryStore) -> FlushCallback?) {
         condition.lock()
         queue.append(.maintenance(body))
         condition.unlock(withValue: true)
@@ -259,9 +262,11 @@ final class IngestWriter: @unchecked Sendable {
         syncer?.stop()  // after the writer's last commit: syncs it and answers the last flushes
     }
 
-    /// Seconds since the writer thread last went round its loop (at least once a second while it runs).
+    /// Seconds since the writer thread last went round its loop (at least once a second while it runs), or, if
+    /// longer, how long the syncer's fsync under way has taken: either stuck means the store is stuck.
     var secondsSinceLastLoop: Double {
-        Double(monotonicMicroseconds() - lastLoopMicroseconds.load(ordering: .relaxed)) / 1_000_000
+        let loopAge = Double(monotonicMicroseconds() - lastLoopMicroseconds.load(ordering: .relaxed)) / 1_000_000
+        return max(loopAge, syncer?.secondsInCurrentSync ?? 0)
     }
 
     private func run() {
@@ -289,7 +294,7 @@ final class IngestWriter: @unchecked Sendable {
                 // The store keeps failing and the retained data reached its bound: stop taking batches so the
                 // backpressure reaches the clients (which spool), answer flushes at once, and retry the commit.
                 var flushes: [FlushCallback] = []
-                var maintenance: [@Sendable (TelemetryStore) -> Void] = []
+                var maintenance: [@Sendable (TelemetryStore) -> FlushCallback?] = []
                 queue.removeAll { item in
                     switch item {
                     case .flush(let callback): flushes.append(callback)
@@ -299,11 +304,19 @@ final class IngestWriter: @unchecked Sendable {
                     return true
                 }
                 condition.unlock(withValue: false)
-                for body in maintenance { body(store) }
+                answer(maintenance.compactMap { $0(store) }, failure: nil)
                 process([])
-                let message = counters.snapshot.lastCommitError ?? "the store is failing"
-                answer(flushes, failure: storeBlocked ? message : nil)
-                if storeBlocked { usleep(200_000) }
+                if storeBlocked {
+                    let message = counters.snapshot.lastCommitError ?? "the store is failing"
+                    for flush in flushes { flush(.failure(.storeFailed(message))) }
+                    usleep(200_000)
+                } else if !flushes.isEmpty {
+                    // The retry went through, but batches queued before these flushes are not committed yet:
+                    // queue the flushes again, behind them, for the normal path to answer.
+                    condition.lock()
+                    queue.append(contentsOf: flushes.map { .flush($0) })
+                    condition.unlock(withValue: true)
+                }
                 continue
             }
             let items = queue
@@ -342,13 +355,15 @@ final class IngestWriter: @unchecked Sendable {
     private func process(_ items: [Item]) {
         var flushes: [FlushCallback] = []
         var batches: [IngestBatch] = []
+        var maintenanceDone: [FlushCallback] = []
         for item in items {
             switch item {
             case .batch(let batch): batches.append(batch)
             case .flush(let callback): flushes.append(callback)
-            case .maintenance(let body): body(store)
+            case .maintenance(let body): if let done = body(store) { maintenanceDone.append(done) }
             }
         }
+        answer(maintenanceDone, failure: nil)
         let nowStamp = now()
         var documents: [StoredDocument] = []
         var accepted = 0

@@ -131,7 +131,7 @@ final class MetricsService: Sendable {
     func readiness() -> Health {
         let now = now()
         return Self.readiness(phase: phase.withLockedValue { $0 }, writerAliveAt: writerAliveAt(now: now),
-                              lastCommitError: counters.snapshot.lastCommitError, now: now, settings: settings)
+                              lastCommitError: counters.snapshot.storeError, now: now, settings: settings)
     }
 
     /// The writer's heartbeat (monotonic, immune to clock steps) as a point on `now`'s clock.

@@ -76,7 +76,7 @@ final class SpoolIngester: @unchecked Sendable {
         defer { state.withLockedValue { $0.running = false } }
         var report = Report()
         // While the store refuses commits there is no point in handing it more.
-        if counters.snapshot.lastCommitError != nil { return report }
+        if counters.snapshot.storeError != nil { return report }
         let access = SocketAccess(socketPath: socketPath)
         let handedOver = state.withLockedValue { $0.handedOver }
         for name in fileNames() where !handedOver.contains(name) {
@@ -179,7 +179,7 @@ final class SpoolIngester: @unchecked Sendable {
 
     /// Deletes files whose lines have been committed since they were handed over. Called after each scan.
     func forgetCommitted() {
-        guard counters.snapshot.lastCommitError == nil else { return }
+        guard counters.snapshot.storeError == nil else { return }
         let names = state.withLockedValue { state -> Set<String> in
             defer { state.handedOver = [] }
             return state.handedOver

@@ -1,5 +1,6 @@
 import Logging
 import NIOConcurrencyHelpers
+import Synchronization
 import TelemetryCore
 import TelemetryStore
 import TelemetryWire
@@ -15,6 +16,12 @@ import Glibc
 /// for everything committed since its previous one began, then answers those flushes: a reply that says
 /// "durable" always follows the fsync that covers it. Commits with no flush waiting are synced as well, right
 /// away, so every commit reaches the disk within about one fsync.
+///
+/// A failed fsync is final until a restart. Linux may mark the pages it could not write as clean, so a later
+/// fsync can succeed without writing them, and SQLite's recovery drops every commit after a lost WAL frame:
+/// confirming anything after such a failure could be a lie. From then on every flush fails with the reason,
+/// and the daemon reports the store as failing (status, systemd STATUS=, /readyz) until it is restarted, which
+/// recovers the store from what is on the disk.
 final class StoreSyncer: @unchecked Sendable {
     typealias Callback = IngestWriter.FlushCallback
 
@@ -28,8 +35,11 @@ final class StoreSyncer: @unchecked Sendable {
     private var unsynced = false
     private var stopRequested = false
     private var thread: pthread_t?
-    private var lastFailureLogged: Int64 = 0
-    /// Called on the sync thread after a failed fsync, with its error (the daemon's counters).
+    /// Sync-thread state: the first fsync failure, after which nothing is confirmed.
+    private var failure: String?
+    /// CLOCK_MONOTONIC µs when the fsync under way began; 0 while none is.
+    private let syncStartedMicroseconds = Atomic<Int64>(0)
+    /// Called once, on the sync thread, when an fsync fails, with its error (the daemon's counters).
     var onFailure: (@Sendable (String) -> Void)?
 
     convenience init(wal: WALFile, logger: Logger) {
@@ -81,20 +91,29 @@ final class StoreSyncer: @unchecked Sendable {
         }
     }
 
+    /// How long the fsync under way has taken so far, 0 when none is: a disk that hangs shows here (the watchdog
+    /// and /healthz read it through `IngestWriter.secondsSinceLastLoop`).
+    var secondsInCurrentSync: Double {
+        let started = syncStartedMicroseconds.load(ordering: .relaxed)
+        return started == 0 ? 0 : Double(monotonicMicroseconds() - started) / 1_000_000
+    }
+
     private func sync() -> Result<Void, IngestWriter.FlushError> {
+        if let failure { return .failure(.storeFailed(failure)) }
+        syncStartedMicroseconds.store(monotonicMicroseconds(), ordering: .relaxed)
+        defer { syncStartedMicroseconds.store(0, ordering: .relaxed) }
         do {
             try syncFile()
             return .success(())
         } catch {
-            let message = "\(error)"
+            let message = "\(error); commits since the last good fsync may not be on disk, and none is confirmed "
+                + "until telemetryd is restarted (check the disk, e.g. dmesg, then restart it)"
+            failure = message
             onFailure?(message)
-            let now = monotonicMicroseconds()
-            if now - lastFailureLogged >= 10_000_000 {
-                lastFailureLogged = now
-                var metadata: Logger.Metadata = ["error": "\(message)", "path": "\(path)"]
-                if error.systemErrno != 0 { metadata["errno"] = "\(error.systemErrno)" }
-                logger.error("cannot make commits durable; flushes fail until an fsync succeeds", metadata: metadata)
-            }
+            var metadata: Logger.Metadata = ["error": "\(error)", "path": "\(path)"]
+            if error.systemErrno != 0 { metadata["errno"] = "\(error.systemErrno)" }
+            logger.critical("an fsync of the store's WAL failed: flushes fail from now on, until telemetryd is restarted",
+                            metadata: metadata)
             return .failure(.storeFailed(message))
         }
     }

@@ -18,6 +18,8 @@ public final class WALFile: @unchecked Sendable {
     public let path: String
     /// Only the sync thread uses it.
     private var descriptor: Int32 = -1
+    /// The WAL's device and inode when it was first opened.
+    private var identity: (device: UInt, inode: UInt)?
 
     public init(databasePath: String) {
         path = databasePath + "-wal"
@@ -27,22 +29,44 @@ public final class WALFile: @unchecked Sendable {
         if descriptor >= 0 { close(descriptor) }
     }
 
-    /// Writes every committed frame of the WAL to the disk. The file is looked up by path each time, and opened
-    /// again if it is not the one held (SQLite deletes the WAL when its last connection closes and creates a new
-    /// one when a connection opens), so a sync never goes to a file that is no longer the store's.
+    /// Writes every committed frame of the WAL to the disk.
+    ///
+    /// The file is opened on the first call, and its directory entry is synced once then, since SQLite
+    /// creates the WAL when its first connection opens and, with `synchronous=NORMAL`, would sync the
+    /// directory only at a checkpoint. While the daemon's connections are open SQLite never replaces the WAL,
+    /// so a file at the path that is not the one opened was replaced by someone else: that is an error (an
+    /// fsync of the new file would say nothing about the commits), not a reason to open it again.
     public func sync() throws(SQLiteError) {
         var current = stat()
         guard stat(path, &current) == 0 else { throw failure("cannot find the WAL file", errno) }
-        var held = stat()
-        if descriptor < 0 || fstat(descriptor, &held) != 0 || held.st_ino != current.st_ino || held.st_dev != current.st_dev {
-            if descriptor >= 0 { close(descriptor) }
+        if let identity {
+            guard identity.device == UInt(current.st_dev), identity.inode == UInt(current.st_ino) else {
+                throw failure("the WAL file was replaced or removed behind the store's back", ESTALE)
+            }
+        } else {
             descriptor = open(path, O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else { throw failure("cannot open the WAL file", errno) }
+            var opened = stat()
+            guard fstat(descriptor, &opened) == 0 else { throw failure("cannot read the WAL file's identity", errno) }
+            identity = (UInt(opened.st_dev), UInt(opened.st_ino))
+            try syncDirectory()
         }
         while fdatasync(descriptor) != 0 {
             let code = errno
             if code == EINTR { continue }
             throw failure("fdatasync failed", code)
+        }
+    }
+
+    private func syncDirectory() throws(SQLiteError) {
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let handle = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard handle >= 0 else { throw failure("cannot open the state directory to sync it", errno) }
+        defer { close(handle) }
+        while fsync(handle) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            throw failure("fsync of the state directory failed", code)
         }
     }
 

@@ -185,6 +185,7 @@ struct IngestWriterDiskFullTests {
         writer.withStore { store in
             // Cap the database at its current size: every further commit fails like a full disk.
             _ = try? store.database.execute("PRAGMA max_page_count = 1")
+            return nil
         }
         var open = Lines("77777777-7777-4777-8777-777777777777")
         var lines = [open.start("fills-the-disk")]
@@ -203,7 +204,10 @@ struct IngestWriterDiskFullTests {
         while accepted < 100, writer.submit(try batch([closer.info("more \(accepted)")])) { accepted += 1 }
         #expect(accepted < 100, "batches pile up in the bounded queue until submit reports no room")
 
-        writer.withStore { store in _ = try? store.database.execute("PRAGMA max_page_count = 1000000") }
+        writer.withStore { store in
+            _ = try? store.database.execute("PRAGMA max_page_count = 1000000")
+            return nil
+        }
         var succeeded = false
         for _ in 0..<50 where !succeeded {
             if case .success = await writer.flush() { succeeded = true } else { try await Task.sleep(for: .milliseconds(100)) }

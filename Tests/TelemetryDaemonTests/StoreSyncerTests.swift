@@ -85,11 +85,12 @@ struct StoreSyncerTests {
         #expect(syncs.withLock { $0 } == 2)
     }
 
-    @Test("a failed fsync fails the flushes it covers with its error and is counted; the next success answers durable")
-    func failedSync() {
-        let failing = Atomic<Bool>(true)
+    @Test("a failed fsync fails its flushes with the error, and every later one too, without another fsync")
+    func failedSyncIsFinal() {
+        let attempts = Mutex(0)
         let syncer = StoreSyncer(path: "/state/telemetry.db-wal", logger: Logger(label: "test")) { () throws(SQLiteError) in
-            if failing.load(ordering: .relaxed) { throw ioError("/state/telemetry.db-wal") }
+            attempts.withLock { $0 += 1 }
+            throw ioError("/state/telemetry.db-wal")
         }
         let failures = Mutex<[String]>([])
         syncer.onFailure = { message in failures.withLock { $0.append(message) } }
@@ -105,12 +106,60 @@ struct StoreSyncerTests {
         #expect(failed.first?.contains("flush: the store could not commit: ") == true)
         #expect(failed.first?.contains("fdatasync failed; errno 5: Input/output error") == true)
         #expect(failed.first?.contains("/state/telemetry.db-wal") == true)
-        #expect(failures.withLock { $0.count } == 1)
+        #expect(failed.first?.contains("until telemetryd is restarted") == true)
 
-        failing.store(false, ordering: .relaxed)
+        // A later fsync might succeed without the pages the kernel dropped: nothing is confirmed any more.
         syncer.committed(answering: [answers.recorder("later", signalling: answered)])
         answered.wait()
-        #expect(answers.all.last == "later: durable")
+        #expect(answers.all.last?.hasPrefix("later: the store could not commit: ") == true)
+        #expect(attempts.withLock { $0 } == 1, "no fsync after the failure")
+        #expect(failures.withLock { $0.count } == 1, "reported once")
+    }
+
+    @Test("an fsync under way shows as the time it has taken, and as nothing once it returned")
+    func reportsAHangingSync() {
+        let started = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let syncer = StoreSyncer(path: "test.db-wal", logger: Logger(label: "test")) { () throws(SQLiteError) in
+            started.signal()
+            release.wait()
+        }
+        syncer.start()
+        #expect(syncer.secondsInCurrentSync == 0)
+        syncer.committed(answering: [])
+        started.wait()
+        #expect(syncer.secondsInCurrentSync > 0)
+        release.signal()
+        syncer.stop()
+        #expect(syncer.secondsInCurrentSync == 0)
+    }
+
+    @Test("store work of a control request is answered after the fsync, with its verdict")
+    func maintenanceWaitsForTheSync() async throws {
+        let directory = TemporaryDirectory()
+        let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
+        let walPath = store.path + "-wal"
+        let syncer = StoreSyncer(path: walPath, logger: Logger(label: "test")) { () throws(SQLiteError) in
+            throw ioError(walPath)
+        }
+        let writer = try IngestWriter(
+            store: store,
+            settings: .init(limits: AggregationLimits(), host: "test-host", commitIntervalMicroseconds: 1_000),
+            anonymizer: UserAnonymizer(key: Array(repeating: 7, count: 32)), counters: DaemonCounters(),
+            logger: Logger(label: "test"), syncer: syncer)
+        writer.start()
+        defer { writer.stop() }
+        let verdict = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+            writer.withStore { _ in
+                { result in
+                    switch result {
+                    case .success: continuation.resume(returning: "durable")
+                    case .failure(let error): continuation.resume(returning: "\(error)")
+                    }
+                }
+            }
+        }
+        #expect(verdict.contains("fdatasync failed"), "the reply waited for the fsync and carries its failure")
     }
 
     @Test("the ingest writer answers a flush with the syncer's verdict and counts a failed fsync as a failed commit")
@@ -138,13 +187,14 @@ struct StoreSyncerTests {
         }
         #expect("\(error)".contains("fdatasync failed; errno 5: Input/output error"))
         #expect(counters.snapshot.commitFailures >= 1)
-        #expect(counters.snapshot.lastCommitError?.contains("fdatasync failed") == true)
+        #expect(counters.snapshot.storeError?.contains("fdatasync failed") == true)
+        #expect(counters.snapshot.durabilityFailure != nil, "stays set: only a restart clears it")
     }
 }
 
 @Suite("The WAL file, synced through a descriptor of its own")
 struct WALFileTests {
-    @Test("syncs the WAL of an open store; a missing WAL is an error that names the file and errno; it opens once there")
+    @Test("syncs the WAL of an open store; a missing WAL is an error that names the file and errno; a replaced one too")
     func syncs() throws {
         let directory = TemporaryDirectory()
         let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
@@ -164,5 +214,16 @@ struct WALFileTests {
         #expect(created >= 0)
         close(created)
         try missing.sync()
+
+        // Replaced behind the store's back: an fsync of the new file would confirm nothing.
+        unlink(directory.path + "/other.db-wal")
+        let replacement = open(directory.path + "/other.db-wal", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+        close(replacement)
+        do {
+            try missing.sync()
+            Issue.record("a replaced WAL file was synced")
+        } catch {
+            #expect(error.description.contains("replaced or removed"))
+        }
     }
 }
