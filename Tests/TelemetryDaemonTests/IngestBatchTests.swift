@@ -43,12 +43,7 @@ struct IngestBatchTests {
     @Test("a run that crosses TELEMETRY_MAX_EVENTS keeps exactly the events before the limit")
     func runCrossingTheEventLimit() async throws {
         let directory = TemporaryDirectory()
-        let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
-        let writer = try IngestWriter(
-            store: store,
-            settings: .init(limits: AggregationLimits(maxEventsPerExecution: 4), host: "h", commitIntervalMicroseconds: 1_000),
-            anonymizer: UserAnonymizer(key: Array(repeating: 7, count: 32)), counters: DaemonCounters(),
-            logger: Logger(label: "test"))
+        let (writer, store) = try makeWriter(directory, limits: AggregationLimits(maxEventsPerExecution: 4))
         writer.start()
         defer { writer.stop() }
         var lines = Lines("33333333-3333-4333-8333-333333333333")

@@ -47,13 +47,15 @@ func batch(_ lines: [String], uid: UInt32 = 1000) throws -> IngestBatch {
     return batch
 }
 
-func makeWriter(_ directory: TemporaryDirectory, counters: DaemonCounters = DaemonCounters()) throws -> (IngestWriter, TelemetryStore) {
+func makeWriter(_ directory: TemporaryDirectory, counters: DaemonCounters = DaemonCounters(),
+                limits: AggregationLimits = AggregationLimits(), syncer: StoreSyncer? = nil)
+    throws -> (IngestWriter, TelemetryStore) {
     let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
     let writer = try IngestWriter(
         store: store,
-        settings: .init(limits: AggregationLimits(), host: "test-host", commitIntervalMicroseconds: 1_000),
+        settings: .init(limits: limits, host: "test-host", commitIntervalMicroseconds: 1_000),
         anonymizer: UserAnonymizer(key: Array(repeating: 7, count: 32)), counters: counters,
-        logger: Logger(label: "test"))
+        logger: Logger(label: "test"), syncer: syncer)
     return (writer, store)
 }
 

@@ -34,6 +34,12 @@ private func ioError(_ path: String) -> SQLiteError {
                 path: path, systemErrno: EIO)
 }
 
+/// A syncer for the store in `directory` whose every fsync fails with EIO.
+private func failingSyncer(_ directory: TemporaryDirectory) -> StoreSyncer {
+    let walPath = directory.path + "/telemetry.db-wal"
+    return StoreSyncer(path: walPath, logger: Logger(label: "test")) { () throws(SQLiteError) in throw ioError(walPath) }
+}
+
 @Suite("Commits made durable off the writer thread")
 struct StoreSyncerTests {
     @Test("a flush is answered only after an fsync that began after its commit; commits during one fsync share the next")
@@ -137,16 +143,7 @@ struct StoreSyncerTests {
     @Test("store work of a control request is answered after the fsync, with its verdict")
     func maintenanceWaitsForTheSync() async throws {
         let directory = TemporaryDirectory()
-        let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
-        let walPath = store.path + "-wal"
-        let syncer = StoreSyncer(path: walPath, logger: Logger(label: "test")) { () throws(SQLiteError) in
-            throw ioError(walPath)
-        }
-        let writer = try IngestWriter(
-            store: store,
-            settings: .init(limits: AggregationLimits(), host: "test-host", commitIntervalMicroseconds: 1_000),
-            anonymizer: UserAnonymizer(key: Array(repeating: 7, count: 32)), counters: DaemonCounters(),
-            logger: Logger(label: "test"), syncer: syncer)
+        let (writer, _) = try makeWriter(directory, syncer: failingSyncer(directory))
         writer.start()
         defer { writer.stop() }
         let verdict = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
@@ -166,16 +163,7 @@ struct StoreSyncerTests {
     func writerWaitsForTheSync() async throws {
         let directory = TemporaryDirectory()
         let counters = DaemonCounters()
-        let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
-        let walPath = store.path + "-wal"
-        let syncer = StoreSyncer(path: walPath, logger: Logger(label: "test")) { () throws(SQLiteError) in
-            throw ioError(walPath)
-        }
-        let writer = try IngestWriter(
-            store: store,
-            settings: .init(limits: AggregationLimits(), host: "test-host", commitIntervalMicroseconds: 1_000),
-            anonymizer: UserAnonymizer(key: Array(repeating: 7, count: 32)), counters: counters,
-            logger: Logger(label: "test"), syncer: syncer)
+        let (writer, _) = try makeWriter(directory, counters: counters, syncer: failingSyncer(directory))
         writer.start()
         defer { writer.stop() }
         var lines = Lines("22222222-2222-4222-8222-222222222222")
