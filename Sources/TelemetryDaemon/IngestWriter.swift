@@ -304,7 +304,8 @@ final class IngestWriter: @unchecked Sendable {
                     return true
                 }
                 condition.unlock(withValue: false)
-                answer(maintenance.compactMap { $0(store) }, failure: nil)
+                let maintenanceDone = maintenance.compactMap { $0(store) }
+                if !maintenanceDone.isEmpty { answer(maintenanceDone, failure: nil) }
                 process([])
                 if storeBlocked {
                     let message = counters.snapshot.lastCommitError ?? "the store is failing"
@@ -363,7 +364,8 @@ final class IngestWriter: @unchecked Sendable {
             case .maintenance(let body): if let done = body(store) { maintenanceDone.append(done) }
             }
         }
-        answer(maintenanceDone, failure: nil)
+        // Not for an empty list: with a syncer, that would be an fsync each time the idle writer comes round.
+        if !maintenanceDone.isEmpty { answer(maintenanceDone, failure: nil) }
         let nowStamp = now()
         var documents: [StoredDocument] = []
         var accepted = 0
