@@ -140,6 +140,25 @@ struct StoreSyncerTests {
         #expect(syncer.secondsInCurrentSync == 0)
     }
 
+    @Test("an idle writer asks for no fsync: only commits, and store work with a reply, do")
+    func idleWriterDoesNotSync() async throws {
+        let directory = TemporaryDirectory()
+        let syncs = Mutex(0)
+        let syncer = StoreSyncer(path: directory.path + "/telemetry.db-wal", logger: Logger(label: "test")) {
+            () throws(SQLiteError) in syncs.withLock { $0 += 1 }
+        }
+        let (writer, _) = try makeWriter(directory, syncer: syncer)
+        writer.start()
+        defer { writer.stop() }
+        var lines = Lines("44444444-4444-4444-8444-444444444444")
+        writer.submit(try batch([lines.start("idle"), lines.end(0)]))
+        _ = await writer.flush()
+        let afterCommit = syncs.withLock { $0 }
+        // The writer comes round once a second while idle (idle timeouts, retention): no fsync for that.
+        try await Task.sleep(for: .milliseconds(2_200))
+        #expect(syncs.withLock { $0 } == afterCommit)
+    }
+
     @Test("store work of a control request is answered after the fsync, with its verdict")
     func maintenanceWaitsForTheSync() async throws {
         let directory = TemporaryDirectory()
