@@ -141,6 +141,7 @@ public final class Daemon: @unchecked Sendable {
 
         store.enqueuesForDelivery = settings.delivery != nil
         let host = settings.hostname.isEmpty ? Self.hostname() : settings.hostname
+        let syncer = settings.storeSync == .full ? StoreSyncer(wal: WALFile(databasePath: store.path), logger: logger) : nil
         let writer = try IngestWriter(
             store: store,
             settings: .init(limits: AggregationLimits(maxEventsPerExecution: settings.maxEventsPerExecution,
@@ -150,7 +151,7 @@ public final class Daemon: @unchecked Sendable {
                             retentionMicroseconds: Int64(settings.retentionDays) * 86_400 * 1_000_000,
                             forwarding: settings.delivery != nil, maxStoreBytes: settings.maxStoreBytes),
             anonymizer: UserAnonymizer(key: key), counters: counters, logger: logger,
-            syncer: settings.storeSync == .full ? StoreSyncer(wal: WALFile(databasePath: store.path), logger: logger) : nil)
+            syncer: syncer)
         var forwarder: Forwarder?
         if let delivery = settings.delivery {
             let host = EndpointURL.host(of: delivery.endpoint) ?? ""
@@ -169,6 +170,7 @@ public final class Daemon: @unchecked Sendable {
             : MetricsExporter(version: Self.version, limits: settings.metricLabelLimits)
         if let metricsExporter {
             forwarder?.onDelivered = { metricsExporter.observeDelivery(seconds: $0) }
+            syncer?.onSynced = { metricsExporter.observeFsync(seconds: $0) }
         }
         let live = self.live
         let executionLogger = logger

@@ -94,6 +94,7 @@ final class MetricsService: Sendable {
         snapshot.documentsStored = daemon.documentsStored
         snapshot.commits = daemon.commits
         snapshot.commitFailures = daemon.commitFailures
+        snapshot.storeFailing = daemon.storeError != nil
         snapshot.storeLimitBytes = settings.storeLimitBytes
         snapshot.retentionSeconds = settings.retentionSeconds
         do {

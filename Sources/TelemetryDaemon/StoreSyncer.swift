@@ -41,6 +41,8 @@ final class StoreSyncer: @unchecked Sendable {
     private let syncStartedMicroseconds = Atomic<Int64>(0)
     /// Called once, on the sync thread, when an fsync fails, with its error (the daemon's counters).
     var onFailure: (@Sendable (String) -> Void)?
+    /// Called on the sync thread after each fsync that succeeded, with the seconds it took (the metrics).
+    var onSynced: (@Sendable (Double) -> Void)?
 
     convenience init(wal: WALFile, logger: Logger) {
         self.init(path: wal.path, logger: logger) { () throws(SQLiteError) in try wal.sync() }
@@ -100,10 +102,12 @@ final class StoreSyncer: @unchecked Sendable {
 
     private func sync() -> Result<Void, IngestWriter.FlushError> {
         if let failure { return .failure(.storeFailed(failure)) }
-        syncStartedMicroseconds.store(monotonicMicroseconds(), ordering: .relaxed)
+        let started = monotonicMicroseconds()
+        syncStartedMicroseconds.store(started, ordering: .relaxed)
         defer { syncStartedMicroseconds.store(0, ordering: .relaxed) }
         do {
             try syncFile()
+            onSynced?(Double(monotonicMicroseconds() - started) / 1_000_000)
             return .success(())
         } catch {
             let message = "\(error); commits since the last good fsync may not be on disk, and none is confirmed "

@@ -49,12 +49,16 @@ enum Families {
     static let commits = family("telemetryd_store_commits_total", "Successful store commits.")
     static let commitFailures = family("telemetryd_store_commit_failures_total",
         "Store commits that failed (the data is kept in memory and retried).")
+    static let storeFailing = family("telemetryd_store_failing",
+        "1 while the store cannot take or confirm data: commits fail now, or an fsync failed (until a restart).")
     static let storeUsed = family("telemetryd_store_used_bytes",
         "Bytes of the store's pages in use, the figure TELEMETRY_SPOOL_MAX_MB caps.")
     static let storeLimit = family("telemetryd_store_limit_bytes", "TELEMETRY_SPOOL_MAX_MB in bytes; 0 when there is no cap.")
     static let storeFile = family("telemetryd_store_file_bytes", "Size of the store's database and WAL files on disk.")
     static let storeDocuments = family("telemetryd_store_documents", "Execution documents in the store.")
     static let storeJournal = family("telemetryd_store_journal_bytes", "Bytes of journal kept for open executions.")
+    static let fsyncDuration = family("telemetryd_store_fsync_duration_seconds",
+        "Time the WAL fsync after a commit took (TELEMETRY_STORE_SYNC=full), in seconds.")
     static let retention = family("telemetryd_store_retention_seconds",
         "TELEMETRY_RETENTION_DAYS in seconds: documents older than this are deleted; 0 keeps them forever.")
 
@@ -89,6 +93,9 @@ enum Families {
 
     /// Upper bounds of `telemetryd_delivery_duration_seconds`.
     static let deliveryBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+    /// From a fast SSD's cache flush to a disk in trouble (the buckets etcd uses for its WAL fsync).
+    static let fsyncBuckets: [Double] = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024,
+                                         2.048, 4.096, 8.192]
 }
 
 /// A family's name and help text.

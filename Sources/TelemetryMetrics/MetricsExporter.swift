@@ -19,6 +19,8 @@ public struct CollectorSnapshot: Sendable, Equatable {
     public var documentsStored = 0
     public var commits = 0
     public var commitFailures = 0
+    /// The store cannot take or confirm data now: commits fail, or an fsync failed (until a restart).
+    public var storeFailing = false
     public var storeLimitBytes = 0
     public var retentionSeconds = 0
     /// Read from the store at scrape time; nil when it could not be read (the gauges keep their last values).
@@ -80,6 +82,7 @@ public final class MetricsExporter: Sendable {
     private let scripts: ScriptMetrics
     private let collector: CollectorMetrics
     private let deliveryDuration: ValueHistogram
+    private let fsyncDuration: ValueHistogram
     /// Scrapes set counters and then write the registry: one at a time.
     private let scrapeLock = Mutex(())
 
@@ -88,6 +91,7 @@ public final class MetricsExporter: Sendable {
         collector = CollectorMetrics(registry: registry, version: version)
         deliveryDuration = registry.makeValueHistogram(Families.deliveryDuration,
                                                        buckets: Families.deliveryBuckets)
+        fsyncDuration = registry.makeValueHistogram(Families.fsyncDuration, buckets: Families.fsyncBuckets)
     }
 
     /// Counts executions whose documents were just committed. Called on the writer thread.
@@ -98,6 +102,11 @@ public final class MetricsExporter: Sendable {
     /// Observes one delivered request's latency. Called on the forwarder thread.
     public func observeDelivery(seconds: Double) {
         deliveryDuration.record(max(0, seconds))
+    }
+
+    /// Observes how long one fsync of the store's WAL took. Called on the sync thread.
+    public func observeFsync(seconds: Double) {
+        fsyncDuration.record(max(0, seconds))
     }
 
     /// The text exposition (format 0.0.4) with the daemon's figures from `snapshot`, families sorted by name.
@@ -120,7 +129,7 @@ final class CollectorMetrics: Sendable {
     private let intake: (connections: Gauge, openExecutions: Gauge, dropped: Counter, bytes: Counter,
                          connectionsTotal: Counter, connectionsRefused: Counter)
     private let storeSettings: (limit: Gauge, retention: Gauge)
-    private let commits: (documents: Counter, commits: Counter, failures: Counter)
+    private let commits: (documents: Counter, commits: Counter, failures: Counter, failing: Gauge)
     private let collectionEnabled: Gauge
     private let rejected: [RejectReason: Counter]
     private let received: Counter
@@ -146,7 +155,7 @@ final class CollectorMetrics: Sendable {
                   registry.makeCounter(Families.connectionsTotal), registry.makeCounter(Families.connectionsRefused))
         storeSettings = (registry.makeGauge(Families.storeLimit), registry.makeGauge(Families.retention))
         commits = (registry.makeCounter(Families.documentsStored), registry.makeCounter(Families.commits),
-                   registry.makeCounter(Families.commitFailures))
+                   registry.makeCounter(Families.commitFailures), registry.makeGauge(Families.storeFailing))
         store = (registry.makeGauge(Families.storeUsed), registry.makeGauge(Families.storeFile),
                  registry.makeGauge(Families.storeDocuments), registry.makeGauge(Families.storeJournal),
                  registry.makeGauge(Families.deadLetterBatches),
@@ -189,6 +198,7 @@ final class CollectorMetrics: Sendable {
         Self.set(commits.documents, snapshot.documentsStored)
         Self.set(commits.commits, snapshot.commits)
         Self.set(commits.failures, snapshot.commitFailures)
+        commits.failing.set(snapshot.storeFailing ? 1.0 : 0.0)
         var rejectedTotal = 0
         for (reason, counter) in rejected {
             let count = snapshot.eventsRejected[reason] ?? 0

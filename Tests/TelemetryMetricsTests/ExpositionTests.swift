@@ -34,6 +34,7 @@ func knownSnapshot() -> CollectorSnapshot {
     snapshot.documentsStored = 4
     snapshot.commits = 7
     snapshot.commitFailures = 1
+    snapshot.storeFailing = true
     snapshot.storeLimitBytes = 1 << 30
     snapshot.retentionSeconds = 30 * 86_400
     snapshot.store = StoreFigures(usedBytes: 65_536, fileBytes: 98_304, documents: 4, journalBytes: 512,
@@ -77,6 +78,8 @@ struct ExpositionTests {
         ])
         exporter.observeDelivery(seconds: 0.2)
         exporter.observeDelivery(seconds: 1.5)
+        exporter.observeFsync(seconds: 0.003)
+        exporter.observeFsync(seconds: 0.3)
         let rendered = text(exporter.render(knownSnapshot()))
 
         let goldenURL = packageRoot.appendingPathComponent("Tests/TelemetryMetricsTests/Golden/exposition.prom")
