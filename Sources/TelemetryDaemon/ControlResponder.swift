@@ -237,6 +237,7 @@ final class ControlResponder: @unchecked Sendable {
             json.key("journal_bytes"); json.integer(Int64(statistics.journalBytes))
             json.key("last_commit")
             if let last = snapshot.lastCommitAt { json.string(last.rfc3339) } else { json.null() }
+            json.key("commits"); json.integer(Int64(snapshot.commits))
             json.key("commit_failures"); json.integer(Int64(snapshot.commitFailures))
             json.key("last_error")
             if let error = snapshot.storeError { json.string(error) } else { json.null() }

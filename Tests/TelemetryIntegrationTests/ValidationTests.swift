@@ -140,6 +140,8 @@ struct ValidationTests {
             #expect(reply.int("open_executions") == 0)
             #expect(reply.object("store")?.int("documents") == 0)
             #expect(reply.object("store")?.int("journal_chunks") == 0)
+            #expect((reply.object("store")?.int("commits") ?? 0) >= 1, "the flush of send --wait commits: \(status.stdout)")
+            #expect(reply.object("store")?.int("commit_failures") == 0)
 
             let show = try await daemon.cli(["show", id, "--json"])
             #expect(show.status == 1, "\(show)")
