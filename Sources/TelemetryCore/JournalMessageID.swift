@@ -15,5 +15,6 @@ public enum JournalMessageID {
     public static let configurationReloaded = "2c8f417b0cc9423cb924dfa1b31edcea"
     public static let reloadRejected = "37dcbe6d785f46c3ad5dcb8edae312a3"
     public static let storeFull = "afb73ad866c3467aa49162944e08cbf9"
+    public static let fsyncFailed = "7d3feec7bd824a918b6d409d5f1e3c45"
     public static let executionCompleted = "e140fb4759d6466fa6b763bfb30cf280"
 }

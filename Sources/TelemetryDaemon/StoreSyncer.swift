@@ -114,7 +114,8 @@ final class StoreSyncer: @unchecked Sendable {
                 + "until telemetryd is restarted (check the disk, e.g. dmesg, then restart it)"
             failure = message
             onFailure?(message)
-            var metadata: Logger.Metadata = ["error": "\(error)", "path": "\(path)"]
+            var metadata: Logger.Metadata = ["error": "\(error)", "path": "\(path)",
+                                             JournalMessageID.metadataKey: "\(JournalMessageID.fsyncFailed)"]
             if error.systemErrno != 0 { metadata["errno"] = "\(error.systemErrno)" }
             logger.critical("an fsync of the store's WAL failed: flushes fail from now on, until telemetryd is restarted",
                             metadata: metadata)
