@@ -274,6 +274,7 @@ public struct SendSession {
         outcome.connectionProblem = reason
         close(socket)
         socket = -1
+        // Taken out first: spoolLine mutates self, which a closure over `outgoing.drainUnsent` may not.
         var unsent = outgoing
         outgoing = OutgoingLines()
         unsent.drainUnsent { spoolLine($0) }

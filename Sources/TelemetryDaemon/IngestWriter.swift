@@ -294,18 +294,17 @@ final class IngestWriter: @unchecked Sendable {
                 // The store keeps failing and the retained data reached its bound: stop taking batches so the
                 // backpressure reaches the clients (which spool), answer flushes at once, and retry the commit.
                 var flushes: [FlushCallback] = []
-                var maintenance: [@Sendable (TelemetryStore) -> FlushCallback?] = []
+                var storeWork: [@Sendable (TelemetryStore) -> FlushCallback?] = []
                 queue.removeAll { item in
                     switch item {
                     case .flush(let callback): flushes.append(callback)
-                    case .maintenance(let body): maintenance.append(body)
+                    case .maintenance(let body): storeWork.append(body)
                     case .batch: return false
                     }
                     return true
                 }
                 condition.unlock(withValue: false)
-                let maintenanceDone = maintenance.compactMap { $0(store) }
-                if !maintenanceDone.isEmpty { answer(maintenanceDone, failure: nil) }
+                runStoreWork(storeWork)
                 process([])
                 if storeBlocked {
                     let message = counters.snapshot.lastCommitError ?? "the store is failing"
@@ -356,16 +355,15 @@ final class IngestWriter: @unchecked Sendable {
     private func process(_ items: [Item]) {
         var flushes: [FlushCallback] = []
         var batches: [IngestBatch] = []
-        var maintenanceDone: [FlushCallback] = []
+        var storeWork: [@Sendable (TelemetryStore) -> FlushCallback?] = []
         for item in items {
             switch item {
             case .batch(let batch): batches.append(batch)
             case .flush(let callback): flushes.append(callback)
-            case .maintenance(let body): if let done = body(store) { maintenanceDone.append(done) }
+            case .maintenance(let body): storeWork.append(body)
             }
         }
-        // Not for an empty list: with a syncer, that would be an fsync each time the idle writer comes round.
-        if !maintenanceDone.isEmpty { answer(maintenanceDone, failure: nil) }
+        runStoreWork(storeWork)
         let nowStamp = now()
         var documents: [StoredDocument] = []
         var accepted = 0
@@ -556,6 +554,13 @@ final class IngestWriter: @unchecked Sendable {
             uncommittedExecutions = []
             onExecutionsCompleted?(completed)
         }
+    }
+
+    /// Runs the store work of control requests (`withStore`), then answers those that wait for durability.
+    private func runStoreWork(_ bodies: [@Sendable (TelemetryStore) -> FlushCallback?]) {
+        let replies = bodies.compactMap { $0(store) }
+        // Not for an empty list: with a syncer, that would be an fsync each time the idle writer comes round.
+        if !replies.isEmpty { answer(replies, failure: nil) }
     }
 
     /// Answers `flushes` once the commit just made is durable: with a syncer, after its next fsync (and a commit

@@ -132,7 +132,7 @@ final class MetricsService: Sendable {
     func readiness() -> Health {
         let now = now()
         return Self.readiness(phase: phase.withLockedValue { $0 }, writerAliveAt: writerAliveAt(now: now),
-                              lastCommitError: counters.snapshot.storeError, now: now, settings: settings)
+                              storeError: counters.snapshot.storeError, now: now, settings: settings)
     }
 
     /// The writer's heartbeat (monotonic, immune to clock steps) as a point on `now`'s clock.
@@ -147,7 +147,7 @@ final class MetricsService: Sendable {
         return Health(ok: true, message: "ok\n")
     }
 
-    static func readiness(phase: Phase, writerAliveAt: Timestamp?, lastCommitError: String?, now: Timestamp,
+    static func readiness(phase: Phase, writerAliveAt: Timestamp?, storeError: String?, now: Timestamp,
                           settings: Settings) -> Health {
         switch phase {
         case .starting: return Health(ok: false, message: "starting\n")
@@ -157,8 +157,8 @@ final class MetricsService: Sendable {
         guard let alive = writerAliveAt, now.seconds - alive.seconds <= settings.writerReadySeconds else {
             return Health(ok: false, message: "the writer thread is not running\n")
         }
-        if let lastCommitError {
-            return Health(ok: false, message: "the store is not writable: \(lastCommitError)\n")
+        if let storeError {
+            return Health(ok: false, message: "the store is not writable: \(storeError)\n")
         }
         return Health(ok: true, message: "ready\n")
     }

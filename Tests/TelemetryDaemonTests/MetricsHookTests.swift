@@ -54,7 +54,7 @@ struct MetricsHookTests {
         let stale = Timestamp(microseconds: now.microseconds - 20_000_000)
         let dead = Timestamp(microseconds: now.microseconds - 120_000_000)
         func ready(_ phase: MetricsService.Phase, _ alive: Timestamp?, _ error: String? = nil) -> Bool {
-            MetricsService.readiness(phase: phase, writerAliveAt: alive, lastCommitError: error, now: now, settings: settings).ok
+            MetricsService.readiness(phase: phase, writerAliveAt: alive, storeError: error, now: now, settings: settings).ok
         }
         #expect(ready(.ready, recent))
         #expect(!ready(.starting, recent))
@@ -62,7 +62,7 @@ struct MetricsHookTests {
         #expect(!ready(.ready, nil))
         #expect(!ready(.ready, stale))
         #expect(!ready(.ready, recent, "disk I/O error"))
-        #expect(MetricsService.readiness(phase: .ready, writerAliveAt: recent, lastCommitError: "disk full", now: now,
+        #expect(MetricsService.readiness(phase: .ready, writerAliveAt: recent, storeError: "disk full", now: now,
                                          settings: settings).message.contains("disk full"))
         #expect(MetricsService.liveness(writerAliveAt: stale, now: now, settings: settings).ok)
         #expect(MetricsService.liveness(writerAliveAt: nil, now: now, settings: settings).ok)
