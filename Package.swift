@@ -38,9 +38,11 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
                        providers: [.apt(["libzstd-dev"])]),
+        // A VFS that gathers the ingest writer's WAL writes into 256 KiB writes (its header says why).
+        .target(name: "CWALWriteBuffer", dependencies: ["CSQLite"], path: "Sources/CWALWriteBuffer"),
         .target(name: "TelemetryWire"),
         .target(name: "TelemetryCore", dependencies: ["TelemetryWire"]),
-        .target(name: "TelemetryStore", dependencies: ["CSQLite", "TelemetryWire", "TelemetryCore"]),
+        .target(name: "TelemetryStore", dependencies: ["CSQLite", "CWALWriteBuffer", "TelemetryWire", "TelemetryCore"]),
         .target(name: "TelemetryDelivery", dependencies: [
             "CCurl", "CZlib", "CZstd", "TelemetryWire", "TelemetryCore", "TelemetryStore",
             .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import CSQLite
+import CWALWriteBuffer
 
 /// Process-wide SQLite settings, applied once before the first connection opens (SQLite reads them when it
 /// initializes): page-cache pages are allocated one by one as needed, with no up-front block per connection
@@ -27,13 +28,24 @@ public final class SQLiteDatabase {
     /// Default busy timeout: how long a call waits for another connection's lock before failing with SQLITE_BUSY.
     public static let defaultBusyTimeoutMilliseconds: Int32 = 5_000
 
-    /// Opens (or, unless `readOnly`, creates) the database at `path`.
-    public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
-        _ = sqliteProcessConfiguration
+    /// Whether this connection's WAL writes are gathered into 256 KiB writes (`CWALWriteBuffer.h` says why).
+    public let buffersWALWrites: Bool
+
+    /// Opens (or, unless `readOnly`, creates) the database at `path`. With `buffersWALWrites`, the connection
+    /// uses the WAL write-buffer VFS: for the one connection that commits a lot (the ingest writer).
+    public init(path: String, readOnly: Bool = false, buffersWALWrites: Bool = false) throws(SQLiteError) {
+        _ = sqliteProcessConfiguration  // before anything initializes SQLite, the VFS registration included
+        if buffersWALWrites {
+            let rc = telemetry_wal_write_buffer_register()
+            guard rc == SQLITE_OK else {
+                throw SQLiteError(resultCode: rc, db: nil, operation: "registering the WAL write-buffer VFS for",
+                                  path: path)
+            }
+        }
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE))
             | SQLITE_OPEN_NOMUTEX
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        let rc = sqlite3_open_v2(path, &db, flags, buffersWALWrites ? TELEMETRY_WAL_WRITE_BUFFER_VFS : nil)
         guard rc == SQLITE_OK, let db else {
             let error = SQLiteError(resultCode: rc, db: db, operation: "opening", path: path)
             sqlite3_close_v2(db)  // a handle is usually allocated even when opening fails
@@ -42,6 +54,7 @@ public final class SQLiteDatabase {
         self.handle = db
         self.path = path
         self.isReadOnly = readOnly
+        self.buffersWALWrites = buffersWALWrites
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, Self.defaultBusyTimeoutMilliseconds)
     }
@@ -60,6 +73,9 @@ public final class SQLiteDatabase {
     /// which walks the whole heap: not for every transaction).
     public func releaseMemory(trimHeap: Bool = true) {
         sqlite3_db_release_memory(handle)
+        if buffersWALWrites {  // the WAL's 256 KiB buffer, empty between transactions
+            sqlite3_file_control(handle, "main", Int32(TELEMETRY_WAL_WRITE_BUFFER_RELEASE), nil)
+        }
         if trimHeap { telemetry_trim_heap() }
     }
 
@@ -124,6 +140,15 @@ public final class SQLiteDatabase {
         }
         try commit()
         return result
+    }
+
+    /// How the WAL write buffer has served this connection (nil without `buffersWALWrites`, or before the WAL
+    /// is open): for tests and diagnostics.
+    public var walWriteBufferStatistics: telemetry_wal_write_buffer_stats? {
+        guard buffersWALWrites else { return nil }
+        var statistics = telemetry_wal_write_buffer_stats()
+        let rc = sqlite3_file_control(handle, "main", Int32(TELEMETRY_WAL_WRITE_BUFFER_STATS), &statistics)
+        return rc == SQLITE_OK ? statistics : nil
     }
 
     /// The rowid of the most recent successful INSERT on this connection.

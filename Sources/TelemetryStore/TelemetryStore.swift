@@ -36,8 +36,12 @@ public final class TelemetryStore {
     /// `autocheckpointBytes` is the WAL size at which a commit through this connection also checkpoints the WAL
     /// into the database file. The ingest writer leaves checkpoints to a `checkpoint()` caller on another thread
     /// and keeps a larger value here only as a bound in case that caller falls behind.
+    ///
+    /// `buffersWALWrites` gathers the connection's WAL writes into 256 KiB writes (`SQLiteDatabase`): for the
+    /// connection that commits a lot.
     public init(directory: String, synchronous: StoreSyncMode = .full, readOnly: Bool = false,
-                cacheSizeKiB: Int? = nil, autocheckpointBytes: Int? = nil) throws(SQLiteError) {
+                cacheSizeKiB: Int? = nil, autocheckpointBytes: Int? = nil,
+                buffersWALWrites: Bool = false) throws(SQLiteError) {
         var directory = directory
         while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
         let path = directory == "/" ? "/" + Self.fileName : directory + "/" + Self.fileName
@@ -52,7 +56,7 @@ public final class TelemetryStore {
                                   operation: "opening", path: path)
             }
         }
-        database = try SQLiteDatabase(path: path, readOnly: readOnly)
+        database = try SQLiteDatabase(path: path, readOnly: readOnly, buffersWALWrites: buffersWALWrites && !readOnly)
         // Reading the header is the first real I/O: a file that is not a database fails here with SQLITE_NOTADB.
         let found = try checkVersion(readOnly: readOnly)
         try configure(synchronous: synchronous, readOnly: readOnly, fresh: found == 0,
