@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,11 +63,28 @@ static int flushBuffer(BufferedFile *file) {
     return SQLITE_OK;
 }
 
-/// For calls that cannot report an error: a failed write then fails every later write to the WAL, so the next
-/// commit reports it.
-static void flushOrRemember(BufferedFile *file) {
+/// For SQLite's publication of a commit (xShmBarrier), which cannot fail: gathered bytes still waiting there
+/// belong to the commit being published (the commit-frame rule in walWrite normally wrote them already). If
+/// they cannot be written, readers and the checkpointer would read whatever the file held at those offsets
+/// (after a WAL restart, pages of an older generation) as committed data. Stopping the process instead leaves
+/// a WAL whose recovery drops the commit by its checksums, as after a crash during the write; the commit was
+/// never reported as done.
+static void writeOrAbort(BufferedFile *file) {
     int rc = flushBuffer(file);
-    if (rc != SQLITE_OK && file->stats.deferredError == SQLITE_OK) file->stats.deferredError = rc;
+    if (rc == SQLITE_OK) return;
+    fprintf(stderr, "telemetryd: could not write the WAL frames of a commit SQLite is publishing (SQLite error "
+                    "%d); stopping so that recovery drops that commit\n", rc);
+    abort();
+}
+
+/// Drops gathered bytes that no commit will publish: what a write transaction leaves when it ends without
+/// committing (a rollback after its pages spilled from the cache). Written later, outside the write lock, they
+/// could land on frames another connection has committed since at the same offsets.
+static void discardBuffer(BufferedFile *file) {
+    file->stats.discardedBytes += file->bufferLength;
+    file->bufferLength = 0;
+    file->previousWriteEnd = -1;
+    file->commitPageNext = 0;
 }
 
 static int isCommitFrameHeader(const void *data, int amount) {
@@ -85,10 +103,9 @@ static int isCommitFrameHeader(const void *data, int amount) {
 /// write of a connection that found frames in the WAL does not continue a previous write either: it goes
 /// straight to the file, and the writes after it are gathered.)
 static int walWrite(BufferedFile *file, const void *data, int amount, sqlite3_int64 offset) {
-    if (file->stats.deferredError != SQLITE_OK) return file->stats.deferredError;
     file->stats.writes += 1;
     file->stats.bytes += amount;
-    int appends = offset == file->previousWriteEnd || offset == 0;
+    int appends = offset == file->previousWriteEnd || (offset == 0 && file->bufferLength == 0);
     int endsTransaction = file->commitPageNext;
     file->commitPageNext = isCommitFrameHeader(data, amount);
     file->previousWriteEnd = offset + amount;
@@ -111,8 +128,10 @@ static int walWrite(BufferedFile *file, const void *data, int amount, sqlite3_in
     return endsTransaction ? flushBuffer(file) : SQLITE_OK;
 }
 
+/// Frees the buffer. Called between transactions (the RELEASE file control, xClose), when it holds nothing a
+/// commit needs: whatever is left is discarded.
 static void releaseBuffer(BufferedFile *file) {
-    flushOrRemember(file);
+    discardBuffer(file);
     free(file->buffer);
     file->buffer = NULL;
     file->stats.bufferAllocated = 0;
@@ -219,19 +238,30 @@ static int fileShmMap(sqlite3_file *base, int page, int pageSize, int extend, vo
     return file->real->pMethods->xShmMap(file->real, page, pageSize, extend, memory);
 }
 
+/// The wal-index lock slot SQLite holds for a whole write transaction (WAL_WRITE_LOCK in wal.c). Every write
+/// to the WAL happens while a connection holds it.
+enum { walWriteLockSlot = 0 };
+
 static int fileShmLock(sqlite3_file *base, int offset, int count, int flags) {
     BufferedFile *file = (BufferedFile *)base;
-    return file->real->pMethods->xShmLock(file->real, offset, count, flags);
+    int rc = file->real->pMethods->xShmLock(file->real, offset, count, flags);
+    // The end of this connection's write transaction: a commit has written its frames by now, so anything
+    // still gathered was rolled back.
+    if (file->wal != NULL && flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE)
+        && offset <= walWriteLockSlot && walWriteLockSlot < offset + count) {
+        discardBuffer(file->wal);
+    }
+    return rc;
 }
 
 /// SQLite calls this on the database file while it publishes a commit in the wal-index, after the commit's
 /// frames are written: the commit-frame rule in walWrite has written them already, so this normally finds an
-/// empty buffer.
+/// empty buffer. (It also runs at the start of every transaction, when the buffer is empty: see fileShmLock.)
 static void fileShmBarrier(sqlite3_file *base) {
     BufferedFile *file = (BufferedFile *)base;
     if (file->wal != NULL && file->wal->bufferLength > 0) {
         file->wal->stats.barrierFlushes += 1;
-        flushOrRemember(file->wal);
+        writeOrAbort(file->wal);
     }
     file->real->pMethods->xShmBarrier(file->real);
 }
@@ -286,8 +316,22 @@ static int vfsOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *base, int f
         // SQLite's own unixWrite writes at most 128 KiB per call (it masks the count to 17 bits), so the gathered
         // bytes go out through a descriptor of our own on the same file. SQLite opens a WAL while it holds a
         // shared lock on the database, and deletes it only with an exclusive one, so the path names the file
-        // just opened. Without that descriptor (a read-only WAL, say), writes pass straight through.
-        if ((flags & SQLITE_OPEN_READWRITE) != 0) file->descriptor = open(name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        // just opened. Without that descriptor, writes pass straight through: for a WAL opened read-only, and
+        // for a file without SQLITE_IOCAP_POWERSAFE_OVERWRITE, where a commit with synchronous=FULL pads and
+        // splits its last frame around a sync, which the commit-frame rule does not follow.
+        int openedFlags = outFlags != NULL ? *outFlags : flags;
+        int powersafe = (file->real->pMethods->xDeviceCharacteristics(file->real)
+                         & SQLITE_IOCAP_POWERSAFE_OVERWRITE) != 0;
+        if ((openedFlags & SQLITE_OPEN_READWRITE) != 0 && powersafe) {
+            int descriptor = open(name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+            // Like SQLite's robust_open: never 0, 1 or 2, where a stray printf would land in the WAL.
+            if (descriptor >= 0 && descriptor < 3) {
+                int moved = fcntl(descriptor, F_DUPFD_CLOEXEC, 3);
+                close(descriptor);
+                descriptor = moved;
+            }
+            file->descriptor = descriptor;
+        }
         // The database file of a WAL (same connection, so opened through this VFS too).
         sqlite3_file *database = sqlite3_database_file_object(name);
         if (database != NULL && database->pMethods != NULL && database->pMethods->xClose == fileClose) {

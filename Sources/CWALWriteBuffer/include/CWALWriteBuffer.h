@@ -14,11 +14,20 @@
 //
 // What it keeps: the bytes reach the file in the same order and at the same offsets as without it, and a
 // transaction's frames are all written before SQLite publishes the commit to readers (the wal-index header).
-// The VFS sees the commit frame's header (its "database size after commit" field is non-zero) and writes
-// everything gathered when the page that follows it arrives, inside SQLite's own xWrite call, so that a failed
-// write (a full disk) fails the commit, as it would without the buffer. Every other operation on the WAL
-// (read, truncate, sync, size, file control, close) writes the gathered bytes first, and so does the database
-// file's xShmBarrier, which SQLite calls while it publishes a commit, as a second line of defence.
+// - The VFS sees the commit frame's header (its "database size after commit" field is non-zero) and writes
+//   everything gathered when the page that follows it arrives, inside SQLite's own xWrite call, so a failed
+//   write (a full disk) fails the commit, as it would without the buffer.
+// - Only appends are gathered. A rewrite (a page written twice in one transaction, a frame header
+//   re-checksummed at commit) goes to the file at once, after what was gathered; so does everything gathered
+//   before any read, truncate, sync, size query or file control on the WAL.
+// - When the connection releases the WAL write lock, its transaction is over: a commit has written its
+//   frames, so what is still gathered was rolled back, and is dropped. (Written later, it could overwrite
+//   frames another connection has committed meanwhile at the same offsets.)
+// - The database file's xShmBarrier, which SQLite calls while it publishes a commit, writes anything the
+//   commit-frame rule missed (counted in barrierFlushes; none is expected), and stops the process if that
+//   write fails, rather than let readers take whatever the file held at those offsets for the commit.
+// - A WAL without SQLITE_IOCAP_POWERSAFE_OVERWRITE, where a synchronous=FULL commit pads and splits its last
+//   frame around a sync, is not buffered at all.
 //
 // Only connections opened with the VFS name below use it (the daemon's ingest writer); every other file and
 // connection goes straight to the default VFS.
@@ -31,7 +40,7 @@
 /// File-control opcodes, for sqlite3_file_control(db, "main", op, arg) on a connection opened with the VFS.
 /// Chosen far above SQLite's own opcodes; the default VFS answers them with SQLITE_NOTFOUND.
 enum {
-    /// Frees the WAL's buffer (it is empty between transactions). arg: unused. For an idle connection.
+    /// Frees the WAL's buffer. arg: unused. Between transactions, on an idle connection.
     TELEMETRY_WAL_WRITE_BUFFER_RELEASE = 0x54570001,
     /// Copies the WAL's counters into arg, a `struct telemetry_wal_write_buffer_stats *`.
     TELEMETRY_WAL_WRITE_BUFFER_STATS = 0x54570002,
@@ -44,12 +53,11 @@ struct telemetry_wal_write_buffer_stats {
     sqlite3_int64 fileWrites;
     /// Bytes SQLite wrote to the WAL.
     sqlite3_int64 bytes;
-    /// Gathered bytes that were still waiting when SQLite published a commit (xShmBarrier), i.e. that the
+    /// Commits whose last bytes were still gathered when SQLite published them (xShmBarrier), i.e. that the
     /// commit-frame rule missed. Zero unless SQLite's WAL writes change shape.
     sqlite3_int64 barrierFlushes;
-    /// Non-zero after a write failed where SQLite could not be told (xShmBarrier, xClose): the SQLite error
-    /// code. From then on every write to the WAL fails with it.
-    int deferredError;
+    /// Gathered bytes dropped because their transaction ended without a commit (a rollback).
+    sqlite3_int64 discardedBytes;
     /// Whether a buffer is allocated.
     int bufferAllocated;
 };
