@@ -32,11 +32,15 @@ final class IngestWriter: @unchecked Sendable {
     }
 
     enum FlushError: Error, CustomStringConvertible {
+        /// The commit failed (disk full, I/O error, read-only file system): nothing of it was written.
         case storeFailed(String)
+        /// The commits were made, but the fsync that should have confirmed them failed (`StoreSyncer`).
+        case syncFailed(String)
         case stopped
         var description: String {
             switch self {
             case .storeFailed(let message): "the store could not commit: \(message)"
+            case .syncFailed(let message): "the store could not confirm its commits on disk (fsync failed): \(message)"
             case .stopped: "the daemon is shutting down"
             }
         }

@@ -101,7 +101,7 @@ final class StoreSyncer: @unchecked Sendable {
     }
 
     private func sync() -> Result<Void, IngestWriter.FlushError> {
-        if let failure { return .failure(.storeFailed(failure)) }
+        if let failure { return .failure(.syncFailed(failure)) }
         let started = monotonicMicroseconds()
         syncStartedMicroseconds.store(started, ordering: .relaxed)
         defer { syncStartedMicroseconds.store(0, ordering: .relaxed) }
@@ -119,7 +119,7 @@ final class StoreSyncer: @unchecked Sendable {
             if error.systemErrno != 0 { metadata["errno"] = "\(error.systemErrno)" }
             logger.critical("an fsync of the store's WAL failed: flushes fail from now on, until telemetryd is restarted",
                             metadata: metadata)
-            return .failure(.storeFailed(message))
+            return .failure(.syncFailed(message))
         }
     }
 }

@@ -109,7 +109,7 @@ struct StoreSyncerTests {
         answered.wait()
         let failed = answers.all
         #expect(failed.count == 1)
-        #expect(failed.first?.contains("flush: the store could not commit: ") == true)
+        #expect(failed.first?.contains("flush: the store could not confirm its commits on disk (fsync failed): ") == true)
         #expect(failed.first?.contains("fdatasync failed; errno 5: Input/output error") == true)
         #expect(failed.first?.contains("/state/telemetry.db-wal") == true)
         #expect(failed.first?.contains("until telemetryd is restarted") == true)
@@ -117,7 +117,7 @@ struct StoreSyncerTests {
         // A later fsync might succeed without the pages the kernel dropped: nothing is confirmed any more.
         syncer.committed(answering: [answers.recorder("later", signalling: answered)])
         answered.wait()
-        #expect(answers.all.last?.hasPrefix("later: the store could not commit: ") == true)
+        #expect(answers.all.last?.hasPrefix("later: the store could not confirm its commits on disk (fsync failed): ") == true)
         #expect(attempts.withLock { $0 } == 1, "no fsync after the failure")
         #expect(failures.withLock { $0.count } == 1, "reported once")
     }
