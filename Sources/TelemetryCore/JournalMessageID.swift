@@ -16,5 +16,7 @@ public enum JournalMessageID {
     public static let reloadRejected = "37dcbe6d785f46c3ad5dcb8edae312a3"
     public static let storeFull = "afb73ad866c3467aa49162944e08cbf9"
     public static let fsyncFailed = "7d3feec7bd824a918b6d409d5f1e3c45"
+    public static let commitFailed = "07e3d8923f8e441f81d4c4cac786726a"
+    public static let commitsRecovered = "b24bda6935084898b154b75ab9f4ac6c"
     public static let executionCompleted = "e140fb4759d6466fa6b763bfb30cf280"
 }

@@ -75,6 +75,8 @@ final class IngestWriter: @unchecked Sendable {
         return bytes > settings.maxQueuedBytes * 4
     }
     private var lastCommitMicroseconds: Int64 = 0
+    /// The commit failures since the last successful commit, for their log lines.
+    private var commitFailures = CommitFailureStreak()
     /// CLOCK_MONOTONIC µs at the top of the writer loop: the one heartbeat, read by the watchdog's health check
     /// and by /healthz and /readyz. It starts at creation, so the writer counts as alive from its first moment.
     private let lastLoopMicroseconds = Atomic<Int64>(monotonicMicroseconds())
@@ -505,12 +507,30 @@ final class IngestWriter: @unchecked Sendable {
                 try store.commit(batch)
                 lastCommitMicroseconds = now().microseconds
                 onCommitted?((batch.journalChunk?.bytes.count ?? 0) + batch.documents.reduce(0) { $0 + $1.body.count })
+                if let ended = commitFailures.succeeded(at: lastCommitMicroseconds) {
+                    logger.notice("commits to the store succeed again; the data held in memory is stored",
+                                  metadata: ["failures": "\(ended.failures)",
+                                             "failing_seconds": "\(ended.seconds)", "path": "\(store.path)",
+                                             JournalMessageID.metadataKey: "\(JournalMessageID.commitsRecovered)"])
+                }
             } catch {
                 failure = "\(error)"
                 retryCommit = batch
-                var metadata: Logger.Metadata = ["error": "\(error)", "path": "\(store.path)"]
-                if error.systemErrno != 0 { metadata["errno"] = "\(error.systemErrno)" }
-                logger.error("commit to the store failed; keeping the data in memory and retrying", metadata: metadata)
+                let report = commitFailures.failed(at: now().microseconds)
+                if report != .quiet {
+                    var metadata: Logger.Metadata = ["error": "\(error)", "path": "\(store.path)"]
+                    if error.systemErrno != 0 { metadata["errno"] = "\(error.systemErrno)" }
+                    if report == .first {
+                        metadata[JournalMessageID.metadataKey] = "\(JournalMessageID.commitFailed)"
+                        logger.error("commit to the store failed; keeping the data in memory and retrying",
+                                     metadata: metadata)
+                    } else {
+                        metadata["failures"] = "\(commitFailures.failures)"
+                        metadata["failing_seconds"] = "\(commitFailures.seconds(at: now().microseconds))"
+                        logger.error("commits to the store still fail; the data stays in memory, retried every second",
+                                     metadata: metadata)
+                    }
+                }
             }
         }
 

@@ -178,11 +178,12 @@ struct IngestWriterDiskFullTests {
         let directory = TemporaryDirectory()
         let counters = DaemonCounters()
         let store = try TelemetryStore(directory: directory.path, synchronous: .normal)
+        let (logger, log) = RecordingLogHandler.logger()
         let writer = try IngestWriter(
             store: store,
             settings: .init(limits: AggregationLimits(), host: "h", commitIntervalMicroseconds: 1_000, maxQueuedBytes: 4_096),
             anonymizer: UserAnonymizer(key: Array(repeating: 3, count: 32)), counters: counters,
-            logger: Logger(label: "test"))
+            logger: logger)
         writer.start()
         writer.withStore { store in
             // Cap the database at its current size: every further commit fails like a full disk.
@@ -215,6 +216,16 @@ struct IngestWriterDiskFullTests {
             if case .success = await writer.flush() { succeeded = true } else { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(succeeded, "the retained data commits once the store has room")
+        // The journal tells the story once, not once per retry: the first failure, then the recovery.
+        let failures = log.withMessageID(JournalMessageID.commitFailed)
+        #expect(failures.count == 1)
+        #expect(failures.first?.level == .error)
+        #expect(failures.first?.metadata["error"]?.contains("full") == true)
+        #expect(counters.snapshot.commitFailures >= 2, "retried meanwhile")
+        #expect(log.all.filter { $0.level == .error }.count == 1, "retries within a minute are not logged again")
+        let recovery = try #require(log.withMessageID(JournalMessageID.commitsRecovered).first)
+        #expect(recovery.level == .notice)
+        #expect(Int(recovery.metadata["failures"] ?? "") == Int(counters.snapshot.commitFailures))
         writer.submit(try batch([closer.end(0)]))
         _ = await writer.flush()
         let document = try #require(try store.document(executionID: open.id.description))
