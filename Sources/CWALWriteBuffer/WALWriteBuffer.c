@@ -139,6 +139,11 @@ static void releaseBuffer(BufferedFile *file) {
 
 // MARK: I/O methods (every file opened through the VFS; only a WAL gathers writes)
 
+/// Before anything but an append reaches a WAL: what was gathered goes first, so the file is as SQLite wrote it.
+static int flushIfWAL(BufferedFile *file) {
+    return file->isWAL ? flushBuffer(file) : SQLITE_OK;
+}
+
 static int fileClose(sqlite3_file *base) {
     BufferedFile *file = (BufferedFile *)base;
     if (file->isWAL) {
@@ -156,8 +161,8 @@ static int fileClose(sqlite3_file *base) {
 
 static int fileRead(sqlite3_file *base, void *data, int amount, sqlite3_int64 offset) {
     BufferedFile *file = (BufferedFile *)base;
-    int rc;
-    if (file->isWAL && (rc = flushBuffer(file)) != SQLITE_OK) return rc;
+    int rc = flushIfWAL(file);
+    if (rc != SQLITE_OK) return rc;
     return file->real->pMethods->xRead(file->real, data, amount, offset);
 }
 
@@ -169,22 +174,22 @@ static int fileWrite(sqlite3_file *base, const void *data, int amount, sqlite3_i
 
 static int fileTruncate(sqlite3_file *base, sqlite3_int64 size) {
     BufferedFile *file = (BufferedFile *)base;
-    int rc;
-    if (file->isWAL && (rc = flushBuffer(file)) != SQLITE_OK) return rc;
+    int rc = flushIfWAL(file);
+    if (rc != SQLITE_OK) return rc;
     return file->real->pMethods->xTruncate(file->real, size);
 }
 
 static int fileSync(sqlite3_file *base, int flags) {
     BufferedFile *file = (BufferedFile *)base;
-    int rc;
-    if (file->isWAL && (rc = flushBuffer(file)) != SQLITE_OK) return rc;
+    int rc = flushIfWAL(file);
+    if (rc != SQLITE_OK) return rc;
     return file->real->pMethods->xSync(file->real, flags);
 }
 
 static int fileSize(sqlite3_file *base, sqlite3_int64 *size) {
     BufferedFile *file = (BufferedFile *)base;
-    int rc;
-    if (file->isWAL && (rc = flushBuffer(file)) != SQLITE_OK) return rc;
+    int rc = flushIfWAL(file);
+    if (rc != SQLITE_OK) return rc;
     return file->real->pMethods->xFileSize(file->real, size);
 }
 
@@ -215,10 +220,8 @@ static int fileControl(sqlite3_file *base, int op, void *arg) {
         *(struct telemetry_wal_write_buffer_stats *)arg = wal->stats;
         return SQLITE_OK;
     default:
-        if (file->isWAL) {
-            int rc = flushBuffer(file);
-            if (rc != SQLITE_OK) return rc;
-        }
+        int rc = flushIfWAL(file);
+        if (rc != SQLITE_OK) return rc;
         return file->real->pMethods->xFileControl(file->real, op, arg);
     }
 }
@@ -273,8 +276,8 @@ static int fileShmUnmap(sqlite3_file *base, int deleteFlag) {
 
 static int fileFetch(sqlite3_file *base, sqlite3_int64 offset, int amount, void **pointer) {
     BufferedFile *file = (BufferedFile *)base;
-    int rc;
-    if (file->isWAL && (rc = flushBuffer(file)) != SQLITE_OK) return rc;
+    int rc = flushIfWAL(file);
+    if (rc != SQLITE_OK) return rc;
     return file->real->pMethods->xFetch(file->real, offset, amount, pointer);
 }
 
