@@ -29,6 +29,7 @@ struct BufferedFile {
     int bufferLength;
     sqlite3_int64 previousWriteEnd;  // the file offset after the previous write (-1 before the first)
     int commitPageNext;       // the last write was a commit frame's header: its page ends the transaction
+    int failedWrite;          // SQLite error of a failed flush in this write transaction, or SQLITE_OK
     struct telemetry_wal_write_buffer_stats stats;
 };
 
@@ -42,8 +43,10 @@ static int writeThrough(BufferedFile *file, const void *data, int amount, sqlite
     return file->real->pMethods->xWrite(file->real, data, amount, offset);
 }
 
-/// Writes the gathered bytes. The buffer is empty afterwards, also when the write failed: SQLite then rolls the
-/// transaction back, and frames past the last published commit are never read.
+/// Writes the gathered bytes. The buffer is empty afterwards, also when the write failed. A failure is then
+/// returned by every later write and sync of the transaction (until the write lock is released): frames of it
+/// are missing from the file, so nothing of it may commit, even if SQLite rolled back only the statement that
+/// met the error and the caller went on. (Reads still work: a rollback reloads committed pages.)
 static int flushBuffer(BufferedFile *file) {
     if (file->bufferLength == 0) return SQLITE_OK;
     const unsigned char *data = file->buffer;
@@ -54,8 +57,11 @@ static int flushBuffer(BufferedFile *file) {
     while (length > 0) {
         ssize_t wrote = pwrite(file->descriptor, data, length, offset);
         if (wrote < 0 && errno == EINTR) continue;
-        if (wrote < 0) return errno == ENOSPC || errno == EDQUOT ? SQLITE_FULL : SQLITE_IOERR_WRITE;
-        if (wrote == 0) return SQLITE_FULL;  // as SQLite's own unixWrite reads a write that makes no progress
+        if (wrote <= 0) {
+            // A write that makes no progress is a full disk, as SQLite's own unixWrite reads it.
+            file->failedWrite = wrote == 0 || errno == ENOSPC || errno == EDQUOT ? SQLITE_FULL : SQLITE_IOERR_WRITE;
+            return file->failedWrite;
+        }
         data += wrote;
         length -= (size_t)wrote;
         offset += wrote;
@@ -85,6 +91,7 @@ static void discardBuffer(BufferedFile *file) {
     file->bufferLength = 0;
     file->previousWriteEnd = -1;
     file->commitPageNext = 0;
+    file->failedWrite = SQLITE_OK;
 }
 
 static int isCommitFrameHeader(const void *data, int amount) {
@@ -103,6 +110,7 @@ static int isCommitFrameHeader(const void *data, int amount) {
 /// write of a connection that found frames in the WAL does not continue a previous write either: it goes
 /// straight to the file, and the writes after it are gathered.)
 static int walWrite(BufferedFile *file, const void *data, int amount, sqlite3_int64 offset) {
+    if (file->failedWrite != SQLITE_OK) return file->failedWrite;
     file->stats.writes += 1;
     file->stats.bytes += amount;
     int appends = offset == file->previousWriteEnd || (offset == 0 && file->bufferLength == 0);
@@ -128,8 +136,8 @@ static int walWrite(BufferedFile *file, const void *data, int amount, sqlite3_in
     return endsTransaction ? flushBuffer(file) : SQLITE_OK;
 }
 
-/// Frees the buffer. Called between transactions (the RELEASE file control, xClose), when it holds nothing a
-/// commit needs: whatever is left is discarded.
+/// Frees the buffer. Called when it holds nothing a commit needs: at xClose, and for the RELEASE file control
+/// between transactions (which refuses while bytes are gathered).
 static void releaseBuffer(BufferedFile *file) {
     discardBuffer(file);
     free(file->buffer);
@@ -181,6 +189,7 @@ static int fileTruncate(sqlite3_file *base, sqlite3_int64 size) {
 
 static int fileSync(sqlite3_file *base, int flags) {
     BufferedFile *file = (BufferedFile *)base;
+    if (file->isWAL && file->failedWrite != SQLITE_OK) return file->failedWrite;
     int rc = flushIfWAL(file);
     if (rc != SQLITE_OK) return rc;
     return file->real->pMethods->xSync(file->real, flags);
@@ -213,16 +222,18 @@ static int fileControl(sqlite3_file *base, int op, void *arg) {
     BufferedFile *wal = file->isWAL ? file : file->wal;
     switch (op) {
     case TELEMETRY_WAL_WRITE_BUFFER_RELEASE:
+        if (wal != NULL && wal->bufferLength > 0) return SQLITE_MISUSE;  // inside a write transaction
         if (wal != NULL) releaseBuffer(wal);
         return SQLITE_OK;
     case TELEMETRY_WAL_WRITE_BUFFER_STATS:
         if (wal == NULL) return SQLITE_NOTFOUND;
         *(struct telemetry_wal_write_buffer_stats *)arg = wal->stats;
         return SQLITE_OK;
-    default:
+    default: {
         int rc = flushIfWAL(file);
         if (rc != SQLITE_OK) return rc;
         return file->real->pMethods->xFileControl(file->real, op, arg);
+    }
     }
 }
 
@@ -323,8 +334,11 @@ static int vfsOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *base, int f
         // for a file without SQLITE_IOCAP_POWERSAFE_OVERWRITE, where a commit with synchronous=FULL pads and
         // splits its last frame around a sync, which the commit-frame rule does not follow.
         int openedFlags = outFlags != NULL ? *outFlags : flags;
-        int powersafe = (file->real->pMethods->xDeviceCharacteristics(file->real)
-                         & SQLITE_IOCAP_POWERSAFE_OVERWRITE) != 0;
+        // SQLite decides whether to pad from the database file's characteristics when it opens the WAL
+        // (sqlite3WalOpen): ask the same file, at the same moment.
+        sqlite3_file *database = sqlite3_database_file_object(name);
+        sqlite3_file *decides = database != NULL && database->pMethods != NULL ? database : file->real;
+        int powersafe = (decides->pMethods->xDeviceCharacteristics(decides) & SQLITE_IOCAP_POWERSAFE_OVERWRITE) != 0;
         if ((openedFlags & SQLITE_OPEN_READWRITE) != 0 && powersafe) {
             int descriptor = open(name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
             // Like SQLite's robust_open: never 0, 1 or 2, where a stray printf would land in the WAL.
@@ -336,7 +350,6 @@ static int vfsOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *base, int f
             file->descriptor = descriptor;
         }
         // The database file of a WAL (same connection, so opened through this VFS too).
-        sqlite3_file *database = sqlite3_database_file_object(name);
         if (database != NULL && database->pMethods != NULL && database->pMethods->xClose == fileClose) {
             file->database = (BufferedFile *)database;
             file->database->wal = file;

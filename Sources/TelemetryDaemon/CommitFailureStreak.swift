@@ -1,7 +1,7 @@
 /// The commit failures since the last successful commit, and when to say so in the log.
 ///
-/// A failing store (a full disk) fails the writer's retry every second, for as long as it lasts. One error line
-/// per retry would bury everything else in the journal, so the first failure is logged (with its MESSAGE_ID),
+/// A failing store (a full disk) fails the writer's retries (every 0.2 to 1 s, and at every commit interval while
+/// lines arrive) for as long as it lasts. One error line per retry would bury everything else in the journal, so the first failure is logged (with its MESSAGE_ID),
 /// then one reminder a minute with the count, and the first success after a streak gets a line of its own:
 /// an operator sees when the outage began, that it goes on, and when it ended.
 struct CommitFailureStreak {
@@ -19,7 +19,8 @@ struct CommitFailureStreak {
     private var startedAt: Int64 = 0
     private var lastReportAt: Int64 = 0
 
-    /// Records a failure at `now` (monotonic or wall microseconds, the same as `succeeded`).
+    /// Records a failure at `now` (monotonic microseconds, as for `succeeded`: a clock step must not hide a
+    /// reminder or falsify a duration).
     mutating func failed(at now: Int64) -> Report {
         failures += 1
         if failures == 1 {

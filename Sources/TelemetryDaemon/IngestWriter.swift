@@ -507,7 +507,7 @@ final class IngestWriter: @unchecked Sendable {
                 try store.commit(batch)
                 lastCommitMicroseconds = now().microseconds
                 onCommitted?((batch.journalChunk?.bytes.count ?? 0) + batch.documents.reduce(0) { $0 + $1.body.count })
-                if let ended = commitFailures.succeeded(at: lastCommitMicroseconds) {
+                if let ended = commitFailures.succeeded(at: monotonicMicroseconds()) {
                     logger.notice("commits to the store succeed again; the data held in memory is stored",
                                   metadata: ["failures": "\(ended.failures)",
                                              "failing_seconds": "\(ended.seconds)", "path": "\(store.path)",
@@ -516,7 +516,7 @@ final class IngestWriter: @unchecked Sendable {
             } catch {
                 failure = "\(error)"
                 retryCommit = batch
-                let report = commitFailures.failed(at: now().microseconds)
+                let report = commitFailures.failed(at: monotonicMicroseconds())
                 if report != .quiet {
                     var metadata: Logger.Metadata = ["error": "\(error)", "path": "\(store.path)"]
                     if error.systemErrno != 0 { metadata["errno"] = "\(error.systemErrno)" }
@@ -526,8 +526,8 @@ final class IngestWriter: @unchecked Sendable {
                                      metadata: metadata)
                     } else {
                         metadata["failures"] = "\(commitFailures.failures)"
-                        metadata["failing_seconds"] = "\(commitFailures.seconds(at: now().microseconds))"
-                        logger.error("commits to the store still fail; the data stays in memory, retried every second",
+                        metadata["failing_seconds"] = "\(commitFailures.seconds(at: monotonicMicroseconds()))"
+                        logger.error("commits to the store still fail; the data stays in memory and is retried",
                                      metadata: metadata)
                     }
                 }

@@ -206,6 +206,8 @@ struct IngestWriterDiskFullTests {
         var accepted = 0
         while accepted < 100, writer.submit(try batch([closer.info("more \(accepted)")])) { accepted += 1 }
         #expect(accepted < 100, "batches pile up in the bounded queue until submit reports no room")
+        // Let the writer retry (and fail) once more before there is room: the log must not repeat the error.
+        for _ in 0..<100 where counters.snapshot.commitFailures < 2 { try await Task.sleep(for: .milliseconds(20)) }
 
         writer.withStore { store in
             _ = try? store.database.execute("PRAGMA max_page_count = 1000000")

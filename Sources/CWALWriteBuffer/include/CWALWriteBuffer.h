@@ -8,7 +8,7 @@
 // growing ext4 file was the largest share of the one thread every accepted line goes through: 38 % of its
 // CPU samples. Measured on this project's VM, writing 270 MB to a fresh file took 180-210 ms in frame-sized
 // calls, 105-115 ms in 124 KiB calls and 55-90 ms in 1 MiB calls. In the daemon, 256 KiB was the best
-// buffer: the writer thread's CPU for a million lines fell from 470-590 ms to 340-380 ms, the syncer's
+// buffer: the writer thread's CPU for a million lines fell from 470-590 ms to 320-380 ms in most runs, the syncer's
 // fdatasync from about 60 to 30 ms, and the ingest rate rose by about a third. (1 MiB measured worse than
 // 256 KiB in the daemon, and unevenly: the copy into and out of a buffer that size competes for the cache.)
 //
@@ -26,8 +26,10 @@
 // - The database file's xShmBarrier, which SQLite calls while it publishes a commit, writes anything the
 //   commit-frame rule missed (counted in barrierFlushes; none is expected), and stops the process if that
 //   write fails, rather than let readers take whatever the file held at those offsets for the commit.
-// - A WAL without SQLITE_IOCAP_POWERSAFE_OVERWRITE, where a synchronous=FULL commit pads and splits its last
-//   frame around a sync, is not buffered at all.
+// - A failed write of gathered bytes fails every later write and sync of its transaction, so nothing of it
+//   can commit even if SQLite rolled back only the statement that met the error.
+// - A WAL whose database lacks SQLITE_IOCAP_POWERSAFE_OVERWRITE, where a synchronous=FULL commit pads and
+//   splits its last frame around a sync, is not buffered at all.
 //
 // Only connections opened with the VFS name below use it (the daemon's ingest writer); every other file and
 // connection goes straight to the default VFS.
@@ -40,7 +42,8 @@
 /// File-control opcodes, for sqlite3_file_control(db, "main", op, arg) on a connection opened with the VFS.
 /// Chosen far above SQLite's own opcodes; the default VFS answers them with SQLITE_NOTFOUND.
 enum {
-    /// Frees the WAL's buffer. arg: unused. Between transactions, on an idle connection.
+    /// Frees the WAL's buffer. arg: unused. Between transactions, on an idle connection (SQLITE_MISUSE inside
+    /// a write transaction, while bytes are gathered).
     TELEMETRY_WAL_WRITE_BUFFER_RELEASE = 0x54570001,
     /// Copies the WAL's counters into arg, a `struct telemetry_wal_write_buffer_stats *`.
     TELEMETRY_WAL_WRITE_BUFFER_STATS = 0x54570002,
