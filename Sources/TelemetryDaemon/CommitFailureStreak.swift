@@ -1,9 +1,10 @@
 /// The commit failures since the last successful commit, and when to say so in the log.
 ///
 /// A failing store (a full disk) fails the writer's retries (every 0.2 to 1 s, and at every commit interval while
-/// lines arrive) for as long as it lasts. One error line per retry would bury everything else in the journal, so the first failure is logged (with its MESSAGE_ID),
-/// then one reminder a minute with the count, and the first success after a streak gets a line of its own:
-/// an operator sees when the outage began, that it goes on, and when it ended.
+/// lines arrive) for as long as it lasts. One error line per retry would bury everything else in the journal, so
+/// the first failure is logged (with its MESSAGE_ID), then one reminder a minute with the count, and the first
+/// success after a streak gets a line of its own: an operator sees when the outage began, that it goes on, and
+/// when it ended.
 struct CommitFailureStreak {
     enum Report: Equatable {
         /// The first failure of a streak.
