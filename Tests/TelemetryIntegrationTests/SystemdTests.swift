@@ -134,7 +134,9 @@ struct SystemdTests {
           -E TELEMETRY_SPOOL_DIR="$D/spool" -E TELEMETRY_SOCKET="$D/activated.sock" \\
           "\(Binaries.telemetryd)" --state-dir "$D/state" --config "$D/none.conf" 2>"$D/daemon.stderr" &
         A=$!
-        for _ in $(seq 100); do [ -S "$D/activated.sock" ] && break; sleep 0.05; done
+        # The socket file appears at bind(), before listen(): a connect in between is refused. The activator
+        # says "Listening on" once it listens.
+        for _ in $(seq 200); do grep -q "Listening on" "$D/daemon.stderr" 2>/dev/null && break; sleep 0.05; done
         [ -S "$D/activated.sock" ] || { echo "no socket"; exit 1; }
         [ -d "$D/state" ] && echo "STARTED_EARLY" || echo "NOT_STARTED_BEFORE_CONNECTION"
         export TELEMETRY_SOCKET="$D/activated.sock" TELEMETRY_SPOOL_DIR="$D/spool"
