@@ -357,8 +357,10 @@ _telemetry_roundtrip() {
     local timeout=$1 request=${2:-flush} lines=${3-} deadline left line rest='' ok=1
     [[ -n $_telemetry_wfd ]] || return 1
     # LINES (the exit path's metrics and end) leave in the same write as the request: one read for the
-    # client and the daemon, one commit.
-    if ! printf '%s{"v":1,"kind":"control","request":"%s"}\n' "$lines" "$request" >&"$_telemetry_wfd"; then
+    # client and the daemon, one commit. (printf with a single %s writes once; with the request in the
+    # format too, bash wrote LINES and the request in separate writes.)
+    local all=$lines'{"v":1,"kind":"control","request":"'$request$'"}\n'
+    if ! printf '%s' "$all" >&"$_telemetry_wfd"; then
         if [[ -n $lines ]]; then
             lines=${lines//[!$'\n']/}
             _telemetry_dropped+=${#lines}
