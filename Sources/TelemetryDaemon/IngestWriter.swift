@@ -507,30 +507,11 @@ final class IngestWriter: @unchecked Sendable {
                 try store.commit(batch)
                 lastCommitMicroseconds = now().microseconds
                 onCommitted?((batch.journalChunk?.bytes.count ?? 0) + batch.documents.reduce(0) { $0 + $1.body.count })
-                if let ended = commitFailures.succeeded(at: monotonicMicroseconds()) {
-                    logger.notice("commits to the store succeed again; the data held in memory is stored",
-                                  metadata: ["failures": "\(ended.failures)",
-                                             "failing_seconds": "\(ended.seconds)", "path": "\(store.path)",
-                                             JournalMessageID.metadataKey: "\(JournalMessageID.commitsRecovered)"])
-                }
+                logCommitSucceeded()
             } catch {
                 failure = "\(error)"
                 retryCommit = batch
-                let report = commitFailures.failed(at: monotonicMicroseconds())
-                if report != .quiet {
-                    var metadata: Logger.Metadata = ["error": "\(error)", "path": "\(store.path)"]
-                    if error.systemErrno != 0 { metadata["errno"] = "\(error.systemErrno)" }
-                    if report == .first {
-                        metadata[JournalMessageID.metadataKey] = "\(JournalMessageID.commitFailed)"
-                        logger.error("commit to the store failed; keeping the data in memory and retrying",
-                                     metadata: metadata)
-                    } else {
-                        metadata["failures"] = "\(commitFailures.failures)"
-                        metadata["failing_seconds"] = "\(commitFailures.seconds(at: monotonicMicroseconds()))"
-                        logger.error("commits to the store still fail; the data stays in memory and is retried",
-                                     metadata: metadata)
-                    }
-                }
+                logCommitFailed(error)
             }
         }
 
@@ -578,6 +559,32 @@ final class IngestWriter: @unchecked Sendable {
             uncommittedExecutions = []
             onExecutionsCompleted?(completed)
         }
+    }
+
+    /// The log lines of a failing store (`CommitFailureStreak` says which): the first failure, a reminder a minute.
+    private func logCommitFailed(_ error: SQLiteError) {
+        let now = monotonicMicroseconds()
+        let report = commitFailures.failed(at: now)
+        guard report != .quiet else { return }
+        var metadata: Logger.Metadata = ["error": "\(error)", "path": "\(store.path)"]
+        if error.systemErrno != 0 { metadata["errno"] = "\(error.systemErrno)" }
+        if report == .first {
+            metadata[JournalMessageID.metadataKey] = "\(JournalMessageID.commitFailed)"
+            logger.error("commit to the store failed; keeping the data in memory and retrying", metadata: metadata)
+        } else {
+            metadata["failures"] = "\(commitFailures.failures)"
+            metadata["failing_seconds"] = "\(commitFailures.seconds(at: now))"
+            logger.error("commits to the store still fail; the data stays in memory and is retried", metadata: metadata)
+        }
+    }
+
+    /// The line that ends a failing streak, if there was one.
+    private func logCommitSucceeded() {
+        guard let ended = commitFailures.succeeded(at: monotonicMicroseconds()) else { return }
+        logger.notice("commits to the store succeed again; the data held in memory is stored",
+                      metadata: ["failures": "\(ended.failures)", "failing_seconds": "\(ended.seconds)",
+                                 "path": "\(store.path)",
+                                 JournalMessageID.metadataKey: "\(JournalMessageID.commitsRecovered)"])
     }
 
     /// Runs the store work of control requests (`withStore`), then answers those that wait for durability.
